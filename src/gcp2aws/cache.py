@@ -1,0 +1,276 @@
+"""On-disk credential cache: safe directory, checksummed entries, atomic 0600 writes, flock.
+
+Reading is on the hot path of every AWS CLI command, so this module imports only what Python
+loads at startup plus ``zlib``; writing and locking import the rest lazily.
+
+Entry format (one file per key)::
+
+    GCP2AWS-CACHE 1 <expires_epoch> <key_len> <payload_len> <crc32 hex>\\n<key><payload>
+
+The full key is stored and compared, so the short file name only has to spread keys, not be
+collision-proof (that is why zlib's checksums suffice and ``hashlib``, which costs ~2.5 ms of
+OpenSSL loading, stays off the hot path). A truncated or corrupt file fails the length or
+checksum test and is treated as a miss, then replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import zlib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import TracebackType
+
+MAGIC = b"GCP2AWS-CACHE"
+FORMAT_VERSION = b"1"
+MAX_ENTRY_BYTES = 1 << 16
+STALE_TEMP_SECONDS = 3600
+
+
+def cache_key(parts: Mapping[str, str]) -> str:
+    """Canonical key text: sorted ``name=value`` lines, so equal requests give equal keys."""
+    lines = [f"{name}={parts[name]}" for name in sorted(parts)]
+    return "gcp2aws-key-v1\n" + "\n".join(lines)
+
+
+def file_name(key: str) -> str:
+    """A 16-hex-digit file name from two independent checksums of the key."""
+    data = key.encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
+class CacheEntry:
+    """One cached payload and when the credentials in it expire (epoch seconds)."""
+
+    __slots__ = ("expires_at", "key", "payload")
+
+    def __init__(self, key: str, expires_at: int, payload: bytes) -> None:
+        self.key = key
+        self.expires_at = expires_at
+        self.payload = payload
+
+    def remaining(self, now: float) -> float:
+        return self.expires_at - now
+
+
+def encode_entry(entry: CacheEntry) -> bytes:
+    key = entry.key.encode()
+    body = key + entry.payload
+    header = b"%s %s %d %d %d %08x\n" % (
+        MAGIC, FORMAT_VERSION, entry.expires_at, len(key), len(entry.payload), zlib.crc32(body)
+    )
+    return header + body
+
+
+def decode_entry(data: bytes) -> CacheEntry | None:
+    """Parse an entry; ``None`` for anything truncated, corrupt or of another format."""
+    header, nl, body = data.partition(b"\n")
+    fields = header.split(b" ")
+    if not nl or len(fields) != 6 or fields[0] != MAGIC or fields[1] != FORMAT_VERSION:
+        return None
+    expires, key_len, payload_len, crc = fields[2:]
+    if not (expires.isdigit() and key_len.isdigit() and payload_len.isdigit()):
+        return None
+    n_key, n_payload = int(key_len), int(payload_len)
+    if len(body) != n_key + n_payload or b"%08x" % zlib.crc32(body) != crc:
+        return None
+    try:
+        key = body[:n_key].decode()
+    except UnicodeDecodeError:
+        return None
+    return CacheEntry(key, int(expires), body[n_key:])
+
+
+class CredentialCache:
+    """A directory of cache entries owned by the current user and closed to everyone else."""
+
+    def __init__(self, directory: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.directory = directory
+        self.clock = clock
+
+    # -- directory safety ---------------------------------------------------------------------
+    def unsafe_reason(self, *, create: bool = False) -> str | None:
+        """Why this directory must not be used, or ``None`` when it is safe.
+
+        Refused: a symlink (someone could point it at a directory they read), a directory owned
+        by another user, or one that others can write to (they could plant or swap entries).
+        With ``create``, a missing directory is made with mode 0700.
+        """
+        try:
+            st = os.lstat(self.directory)
+        except FileNotFoundError:
+            if not create:
+                return "it does not exist yet"
+            try:
+                parent = os.path.dirname(self.directory)
+                os.makedirs(parent, mode=0o700, exist_ok=True)
+                os.mkdir(self.directory, 0o700)
+                st = os.lstat(self.directory)
+            except FileExistsError:
+                st = os.lstat(self.directory)
+            except OSError as exc:
+                return f"it cannot be created ({exc.strerror})"
+        except OSError as exc:
+            return f"it cannot be read ({exc.strerror})"
+        if stat.S_ISLNK(st.st_mode):
+            return "it is a symlink"
+        if not stat.S_ISDIR(st.st_mode):
+            return "it is not a directory"
+        if st.st_uid != os.getuid():
+            return f"it is owned by uid {st.st_uid}, not by you (uid {os.getuid()})"
+        if st.st_mode & 0o022:
+            return f"it is group- or world-writable (mode {stat.S_IMODE(st.st_mode):04o})"
+        return None
+
+    def path_for(self, key: str) -> str:
+        return os.path.join(self.directory, file_name(key) + ".cred")
+
+    # -- reading (hot path) -------------------------------------------------------------------
+    def read(self, key: str) -> CacheEntry | None:
+        """The entry for ``key``, or ``None`` when missing, unsafe, corrupt or for another key."""
+        try:
+            fd = os.open(self.path_for(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None  # missing, or a symlink planted in its place (ELOOP)
+        try:
+            st = os.fstat(fd)
+            if (
+                not stat.S_ISREG(st.st_mode)
+                or st.st_uid != os.getuid()
+                or st.st_mode & 0o077
+                or st.st_size > MAX_ENTRY_BYTES
+            ):
+                return None
+            data = os.read(fd, MAX_ENTRY_BYTES + 1)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        entry = decode_entry(data)
+        if entry is None or entry.key != key:
+            return None
+        return entry
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, entry: CacheEntry) -> None:
+        """Atomically replace the entry: 0600 temp file, fsync, rename, fsync the directory.
+
+        Raises ``OSError`` (read-only or full filesystem...); the caller decides it is only a
+        warning. A reader sees the old entry or the new one, never a mix.
+        """
+        import tempfile
+
+        self._sweep_stale_temps()
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".cred", dir=self.directory)
+        try:
+            data = encode_entry(entry)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(tmp, self.path_for(entry.key))
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self._fsync_directory()
+
+    def _fsync_directory(self) -> None:
+        try:
+            dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(dfd)
+        except OSError:
+            pass  # some filesystems refuse fsync on a directory; the rename is still atomic
+        finally:
+            os.close(dfd)
+
+    def _sweep_stale_temps(self) -> None:
+        """Remove temp files left by a writer that was killed before its rename."""
+        now = self.clock()
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            if not name.startswith(".tmp-"):
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                if now - os.lstat(path).st_mtime > STALE_TEMP_SECONDS:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+    def clear(self) -> int:
+        """Delete every entry (and lock file); returns how many entries were removed."""
+        removed = 0
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            if name.endswith((".cred", ".lock")):
+                os.unlink(os.path.join(self.directory, name))
+                removed += name.endswith(".cred")
+        return removed
+
+    # -- cross-process single flight ----------------------------------------------------------
+    def lock(self, key: str, timeout: float) -> FileLock:
+        return FileLock(os.path.join(self.directory, file_name(key) + ".lock"), timeout)
+
+
+class FileLock:
+    """An exclusive ``flock`` with a bounded wait.
+
+    The kernel drops the lock when its holder dies, even by SIGKILL, so a crashed process never
+    wedges the others. Lock files are never deleted: unlinking a flock file lets two processes
+    lock two different inodes under one name.
+    """
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.acquired = False
+        self._fd = -1
+
+    def __enter__(self) -> FileLock:
+        import fcntl
+
+        self._fd = os.open(
+            self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.acquired = True
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return self  # not acquired: the caller goes ahead without the lock
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = -1

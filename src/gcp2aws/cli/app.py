@@ -1,0 +1,103 @@
+"""The full CLI: argparse wiring for every subcommand, logging, and error-to-exit-code mapping.
+
+Each subcommand lives in its own module under ``gcp2aws.cli`` with ``register(subparsers)``;
+this module is the one place that renders errors and maps them to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+from gcp2aws._version import __version__
+from gcp2aws.errors import ExitCode, Gcp2AwsError
+from gcp2aws.options import TRUE_WORDS
+
+# Subcommand modules, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "gcp2aws.cli.credentials",
+    "gcp2aws.cli.demo",
+)
+
+log = logging.getLogger("gcp2aws")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(ExitCode.USAGE)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelname.lower()
+        return f"gcp2aws: {level}: {record.getMessage()}"
+
+
+def configure_logging(debug: bool) -> None:
+    root = logging.getLogger("gcp2aws")
+    if not any(getattr(h, "_gcp2aws", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter())
+        handler._gcp2aws = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    root.propagate = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="gcp2aws",
+        description="Temporary AWS credentials for Google Cloud workloads, from their Google "
+        "identity: no long-lived AWS key.",
+    )
+    parser.add_argument("--version", action="version", version=f"gcp2aws {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _debug_requested(args: Sequence[str], environ: Mapping[str, str]) -> bool:
+    from gcp2aws import envvars
+
+    return "--debug" in args or environ.get(envvars.DEBUG, "").lower() in TRUE_WORDS
+
+
+def run(args: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    debug = _debug_requested(args, environ)
+    configure_logging(debug)
+    try:
+        ns = build_parser().parse_args(list(args))
+        code: int = ns.func(ns, environ)
+        return code
+    except Gcp2AwsError as exc:
+        if debug:
+            log.debug("failure", exc_info=True)
+        sys.stderr.write(f"gcp2aws: error: {exc.one_line()}\n")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("gcp2aws: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); nothing useful left to say.
+        return int(ExitCode.OK)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else int(ExitCode.USAGE)
+    except Exception as exc:  # a bug: say so without dumping state that may hold secrets
+        if debug:
+            log.debug("internal error", exc_info=True)
+        sys.stderr.write(
+            f"gcp2aws: internal error: {type(exc).__name__}. This is a bug; re-run with "
+            "--debug and report it\n"
+        )
+        return int(ExitCode.INTERNAL)

@@ -1,0 +1,48 @@
+"""Helpers shared by subcommands: exchange flags from the one option table, and output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Mapping
+
+from gcp2aws import options, settings
+from gcp2aws.settings import Settings
+
+SOURCE_OPTIONS = (
+    "audience",
+    "token_source",
+    "credentials_file",
+    "impersonate_service_account",
+    "delegates",
+    "token_file",
+    "token_command",
+    "timeout",
+    "debug",
+)
+ALL_OPTIONS = tuple(dest for dest, *_ in options.OPTIONS)
+
+
+def add_options(parser: argparse.ArgumentParser, dests: Iterable[str] = ALL_OPTIONS) -> None:
+    """Add the named options, with the env var each mirrors shown in --help."""
+    wanted = set(dests)
+    for dest, flag, env, takes_value, help_text in options.OPTIONS:
+        if dest not in wanted:
+            continue
+        if takes_value:
+            parser.add_argument(flag, dest=dest, metavar=dest.split("_")[-1].upper(),
+                                help=f"{help_text} [{env}]")
+        else:
+            parser.add_argument(flag, dest=dest, action="store_true", help=f"{help_text} [{env}]")
+
+
+def load_settings(ns: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    known = {dest for dest, *_ in options.OPTIONS}
+    cli = {k: v for k, v in vars(ns).items() if k in known}
+    return settings.load(cli, environ)
+
+
+def write_stdout(text: str) -> None:
+    """The payload, in one write: stdout is a protocol channel."""
+    sys.stdout.write(text)
+    sys.stdout.flush()

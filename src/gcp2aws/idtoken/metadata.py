@@ -1,0 +1,252 @@
+"""The GCE metadata server token source (Compute Engine, GKE, Cloud Run, Functions, Build).
+
+The identity endpoint is one GET, so we speak it with ``http.client`` and honour the same
+conventions as google-auth (GCE_METADATA_HOST / GCE_METADATA_ROOT, GCE_METADATA_IP,
+``Metadata-Flavor: Google``, bounded retries) instead of importing ``requests`` for it.
+Connections go direct: an HTTP proxy must never see a metadata request.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from gcp2aws import envvars
+from gcp2aws.errors import DeadlineExceededError, TokenUnavailableError
+from gcp2aws.idtoken.jwt import decode_unverified
+from gcp2aws.models import IdToken
+from gcp2aws.retry import Deadline, backoff_delays, sleep_within
+
+log = logging.getLogger(__name__)
+
+NAME = "metadata"
+DEFAULT_HOST = "metadata.google.internal"
+DEFAULT_IP = "169.254.169.254"
+IDENTITY_PATH = "instance/service-accounts/default/identity"
+ATTEMPT_TIMEOUT = 3.0  # google-auth's metadata default
+MAX_ATTEMPTS = 5
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_BODY = 1 << 20
+
+
+def metadata_host(environ: Mapping[str, str]) -> str:
+    return (
+        environ.get(envvars.GCE_METADATA_HOST)
+        or environ.get(envvars.GCE_METADATA_ROOT)
+        or DEFAULT_HOST
+    )
+
+
+def detection_ip(environ: Mapping[str, str]) -> str:
+    return environ.get(envvars.GCE_METADATA_IP) or DEFAULT_IP
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class _Transient(Exception):
+    """One attempt failed in a way that another attempt may not."""
+
+
+class MetadataClient:
+    """GETs against one metadata server, with per-attempt timeouts and bounded retries."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        attempt_timeout: float = ATTEMPT_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.host = host
+        self.attempt_timeout = attempt_timeout
+        self.max_attempts = max_attempts
+        self._sleep = sleep
+        self._rng = rng
+
+    def _once(self, path: str, deadline: Deadline) -> Reply:
+        # A whole-attempt budget, so a server that drips one byte at a time cannot hold us.
+        attempt = Deadline(deadline.clip(self.attempt_timeout))
+        conn = http.client.HTTPConnection(self.host, timeout=attempt.clip(self.attempt_timeout))
+        try:
+            conn.request(
+                "GET",
+                "/computeMetadata/v1/" + path,
+                headers={"Metadata-Flavor": "Google", "User-Agent": "gcp2aws"},
+            )
+            resp = conn.getresponse()
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                if conn.sock is not None:
+                    conn.sock.settimeout(attempt.clip(self.attempt_timeout))
+                if attempt.expired():
+                    raise _Transient(f"no complete answer within {attempt.seconds:.1f}s")
+                chunk = resp.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise _Transient("answer larger than 1 MiB")
+                chunks.append(chunk)
+            if resp.length:  # the server promised more than it sent
+                raise _Transient("connection closed mid-answer")
+            headers = {k.lower(): v for k, v in resp.getheaders()}
+            return Reply(resp.status, headers, b"".join(chunks))
+        except (TimeoutError, socket.timeout) as exc:
+            raise _Transient(f"no answer within {attempt.seconds:.1f}s") from exc
+        except (http.client.HTTPException, OSError) as exc:
+            raise _Transient(_describe_oserror(exc)) from exc
+        finally:
+            conn.close()
+
+    def get(self, path: str, deadline: Deadline, *, what: str) -> Reply:
+        """GET ``path`` with retries on connection errors, timeouts, 429 and 5xx."""
+        delays = backoff_delays(rng=self._rng)
+        last = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                reply = self._once(path, deadline)
+            except _Transient as exc:
+                last = str(exc)
+            else:
+                if reply.status not in RETRY_STATUSES:
+                    return reply
+                last = f"HTTP {reply.status}"
+            log.debug("metadata %s attempt %d failed: %s", what, attempt, last)
+            if attempt == self.max_attempts:
+                break
+            if not sleep_within(deadline, next(delays), self._sleep):
+                raise DeadlineExceededError(
+                    f"metadata server at {self.host}: {what} failed ({last}) and the "
+                    f"{deadline.seconds:g}s budget ran out"
+                )
+        raise TokenUnavailableError(
+            f"metadata server at {self.host}: {what} failed after {self.max_attempts} "
+            f"attempts ({last})",
+            hint=_hint_for(last),
+            transient=True,
+        )
+
+    def ping(self, timeout: float = 1.0) -> bool:
+        """True when something answering as the metadata server is at this host."""
+        conn = http.client.HTTPConnection(self.host, timeout=timeout)
+        try:
+            conn.request("GET", "/", headers={"Metadata-Flavor": "Google"})
+            resp = conn.getresponse()
+            resp.read(1024)
+            return resp.getheader("Metadata-Flavor") == "Google"
+        except (http.client.HTTPException, OSError):
+            return False
+        finally:
+            conn.close()
+
+
+def _describe_oserror(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "connection closed mid-answer"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return type(exc).__name__
+
+
+def _hint_for(last: str) -> str:
+    if last.startswith("HTTP"):
+        return "The metadata server is failing; retry later, and check the VM's status"
+    return (
+        "Not on Google Cloud? Use --impersonate-service-account or a key file; "
+        "otherwise check GCE_METADATA_HOST and that nothing blocks the metadata server"
+    )
+
+
+class MetadataSource:
+    """ID tokens from ``instance/service-accounts/default/identity`` (format=full)."""
+
+    name = NAME
+
+    def __init__(self, host: str, *, client: MetadataClient | None = None) -> None:
+        self.host = host
+        self.client = client or MetadataClient(host)
+
+    def describe(self) -> str:
+        return f"metadata server at {self.host}"
+
+    def fetch(self, audience: str, deadline: Deadline) -> IdToken:
+        query = urlencode({"audience": audience, "format": "full", "licenses": "FALSE"})
+        reply = self.client.get(f"{IDENTITY_PATH}?{query}", deadline, what="ID token request")
+        if reply.status == 200 and reply.headers.get("metadata-flavor") != "Google":
+            raise TokenUnavailableError(
+                f"the answer from {self.host} lacks the Metadata-Flavor: Google header",
+                hint="Something other than the metadata server answered (a proxy?); "
+                "set NO_PROXY=metadata.google.internal,169.254.169.254",
+            )
+        if reply.status == 404:
+            raise TokenUnavailableError(
+                f"metadata server at {self.host} has no service account for this workload "
+                "(HTTP 404)",
+                hint="Attach a service account to the VM, or on GKE bind the pod's Kubernetes "
+                "service account to a Google one (Workload Identity)",
+            )
+        if reply.status == 403:
+            raise TokenUnavailableError(
+                f"metadata server at {self.host} refused the request (HTTP 403)",
+                hint="A proxy may strip the Metadata-Flavor header or add X-Forwarded-For; set "
+                "NO_PROXY=metadata.google.internal,169.254.169.254",
+            )
+        if reply.status != 200:
+            detail = reply.body[:120].decode("utf-8", "replace").strip().splitlines()
+            raise TokenUnavailableError(
+                f"metadata server at {self.host} answered HTTP {reply.status}"
+                + (f": {detail[0]}" if detail else ""),
+                hint="Check --audience and the instance's service account",
+            )
+        try:
+            text = reply.body.decode("ascii")
+        except UnicodeDecodeError:
+            text = "<binary>"
+        return decode_unverified(text, source=f"{NAME} ({self.host})")
+
+
+def _on_google_hardware() -> bool:
+    try:
+        with open("/sys/class/dmi/id/product_name", encoding="ascii", errors="replace") as fh:
+            return "Google" in fh.read(256)
+    except OSError:
+        return False
+
+
+def detect(environ: Mapping[str, str], *, forced: bool = False) -> MetadataSource | None:
+    """The metadata source if this looks like Google Cloud; probes only when it must."""
+    host = metadata_host(environ)
+    if forced or envvars.GCE_METADATA_HOST in environ or envvars.GCE_METADATA_ROOT in environ:
+        return MetadataSource(host)
+    if _on_google_hardware():
+        return MetadataSource(host)
+    # Cloud Run and GKE sandboxes do not show Google DMI data: ask the well-known address.
+    ip = detection_ip(environ)
+    if MetadataClient(ip).ping(timeout=1.0) or MetadataClient(ip).ping(timeout=1.0):
+        return MetadataSource(host)
+    return None
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> MetadataSource:
+    return MetadataSource(metadata_host(os.environ if environ is None else environ))

@@ -1,0 +1,114 @@
+"""Typed values that flow through gcp2aws: a Google ID token and a set of AWS credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass(frozen=True)
+class IdToken:
+    """A Google-signed (or other OIDC) ID token with its decoded, *unverified* header and claims.
+
+    ``raw`` is a secret: it is kept out of ``repr`` so it never lands in a log line.
+    """
+
+    raw: str = field(repr=False)
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+    source: str = ""
+
+    def claim_str(self, name: str) -> str:
+        value = self.claims.get(name)
+        return value if isinstance(value, str) else ""
+
+    @property
+    def azp(self) -> str:
+        """Authorized party: what AWS compares with ``accounts.google.com:aud``."""
+        return self.claim_str("azp")
+
+    @property
+    def aud(self) -> str:
+        """Requested audience: what AWS compares with ``accounts.google.com:oaud``."""
+        aud = self.claims.get("aud")
+        if isinstance(aud, list):
+            return ",".join(str(a) for a in aud)
+        return aud if isinstance(aud, str) else ""
+
+    @property
+    def aws_aud(self) -> str:
+        """The value AWS puts in ``accounts.google.com:aud``: ``azp`` if present, else ``aud``."""
+        return self.azp or self.aud
+
+    @property
+    def sub(self) -> str:
+        return self.claim_str("sub")
+
+    @property
+    def email(self) -> str:
+        return self.claim_str("email")
+
+    @property
+    def issuer(self) -> str:
+        return self.claim_str("iss")
+
+    @property
+    def expires_at(self) -> int | None:
+        exp = self.claims.get("exp")
+        return int(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+
+    @property
+    def issued_at(self) -> int | None:
+        iat = self.claims.get("iat")
+        return int(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None
+
+    @property
+    def instance_name(self) -> str:
+        """``google.compute_engine.instance_name`` if the token has it (GCE with format=full)."""
+        google = self.claims.get("google")
+        if isinstance(google, Mapping):
+            gce = google.get("compute_engine")
+            if isinstance(gce, Mapping):
+                name = gce.get("instance_name")
+                if isinstance(name, str):
+                    return name
+        return ""
+
+    def describe(self) -> str:
+        """Non-secret identifying claims for messages: azp, aud, sub, email."""
+        parts = [f"azp={self.azp or '-'}", f"aud={self.aud or '-'}", f"sub={self.sub or '-'}"]
+        if self.email:
+            parts.append(f"email={self.email}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class AwsCredentials:
+    """Temporary AWS credentials from STS. Secrets are kept out of ``repr``."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime  # timezone-aware, UTC
+    account_id: str | None = None
+    assumed_role_arn: str | None = None
+    source: str = ""
+
+    def remaining(self, now: float) -> float:
+        """Seconds until expiry, relative to epoch ``now``."""
+        return self.expiration.timestamp() - now
+
+    @property
+    def expires_epoch(self) -> int:
+        return int(self.expiration.timestamp())
+
+    def redacted_key_id(self) -> str:
+        """Key id for display, like aws-vault: the first 4 and last 4 characters."""
+        key = self.access_key_id
+        return f"{key[:4]}****{key[-4:]}" if len(key) > 8 else "****"
+
+
+def utc_from_epoch(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)

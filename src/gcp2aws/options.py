@@ -1,0 +1,166 @@
+"""The exchange options: one table of flags and their environment variables, and raw resolution.
+
+This module is on the cache-hit path of ``gcp2aws credentials``, so it imports only what
+Python has already loaded at startup (no ``typing``, ``re``, ``enum`` or ``dataclasses``).
+Validation and typed settings live in ``settings``; argparse wiring lives in ``cli``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gcp2aws import envvars
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# (dest, flag, environment variable, takes a value, help). The one list both the fast path's
+# parser and argparse are built from, so the two can never disagree about what a flag is.
+OPTIONS: tuple[tuple[str, str, str, bool, str], ...] = (
+    ("role_arn", "--role-arn", envvars.ROLE_ARN, True, "IAM role ARN to assume"),
+    ("audience", "--audience", envvars.AUDIENCE, True,
+     "audience requested for the Google ID token (default: sts.amazonaws.com)"),
+    ("role_session_name", "--role-session-name", envvars.ROLE_SESSION_NAME, True,
+     "STS role session name (default: instance name or service-account name)"),
+    ("duration_seconds", "--duration-seconds", envvars.DURATION_SECONDS, True,
+     "credential lifetime, 900-43200, capped by the role (default: 3600)"),
+    ("region", "--region", envvars.REGION, True,
+     "STS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, then the partition's)"),
+    ("session_policy", "--session-policy", envvars.SESSION_POLICY, True,
+     "inline session policy: JSON text, or @PATH to read it from a file"),
+    ("policy_arns", "--policy-arns", envvars.POLICY_ARNS, True,
+     "comma-separated managed policy ARNs to scope the session (at most 10)"),
+    ("cache_dir", "--cache-dir", envvars.CACHE_DIR, True,
+     "cache directory (default: $XDG_CACHE_HOME/gcp2aws or ~/.cache/gcp2aws)"),
+    ("refresh_window", "--refresh-window", envvars.REFRESH_WINDOW, True,
+     "seconds of validity below which cached credentials are refreshed (default: 1200)"),
+    ("timeout", "--timeout", envvars.TIMEOUT, True,
+     "total seconds for one exchange, retries included (default: 30)"),
+    ("token_source", "--token-source", envvars.TOKEN_SOURCE, True,
+     "force a Google token source (default: auto, the first that applies)"),
+    ("credentials_file", "--credentials-file", envvars.CREDENTIALS_FILE, True,
+     "Google credentials JSON (default: GOOGLE_APPLICATION_CREDENTIALS)"),
+    ("impersonate_service_account", "--impersonate-service-account", envvars.IMPERSONATE, True,
+     "mint the ID token as this service account via IAM Credentials generateIdToken"),
+    ("delegates", "--delegates", envvars.DELEGATES, True,
+     "comma-separated delegation chain for --impersonate-service-account"),
+    ("token_file", "--token-file", envvars.TOKEN_FILE, True,
+     "read the OIDC token from this file (re-read on every cache miss)"),
+    ("token_command", "--token-command", envvars.TOKEN_COMMAND, True,
+     "run this command (split like a shell, never through one); its stdout is the token"),
+    ("no_cache", "--no-cache", envvars.NO_CACHE, False, "do not read or write the cache"),
+    ("debug", "--debug", envvars.DEBUG, False,
+     "log progress to stderr and show tracebacks (never secrets)"),
+)
+
+BY_FLAG = {flag: (dest, env, takes_value) for dest, flag, env, takes_value, _ in OPTIONS}
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def resolve_raw(
+    cli: Mapping[str, str | bool | None], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Flags win over environment variables; absent options are left out.
+
+    Switches resolve to "1" when on. Values are stripped: a trailing newline pasted into an
+    environment variable must not change the role we assume or the cache key.
+    """
+    out: dict[str, str] = {}
+    for dest, _flag, env, takes_value, _help in OPTIONS:
+        value = cli.get(dest)
+        if value is None or value is False:
+            value = environ.get(env)
+            if value is not None and not takes_value:
+                value = "1" if value.strip().lower() in TRUE_WORDS else None
+        elif value is True:
+            value = "1"
+        if value is None:
+            continue
+        assert isinstance(value, str)  # noqa: S101 - narrowed for mypy, never false
+        value = value.strip()
+        if value:
+            out[dest] = value
+    return out
+
+
+def parse_fast(argv: list[str]) -> dict[str, str | bool | None] | None:
+    """Parse ``credentials`` flags without argparse; ``None`` means "let argparse do it".
+
+    Anything unusual (help, an unknown flag, a missing value, a positional) returns None, so
+    the slow path can give its proper error. Only the common, well-formed case is fast.
+    """
+    out: dict[str, str | bool | None] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, inline = arg.partition("=")
+        spec = BY_FLAG.get(name)
+        if spec is None:
+            return None
+        dest, _env, takes_value = spec
+        if not takes_value:
+            if eq:
+                return None
+            out[dest] = True
+        elif eq:
+            out[dest] = inline
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            i += 1
+            out[dest] = argv[i]
+        else:
+            return None
+        i += 1
+    return out
+
+
+def _file_stamp(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def key_parts(raw: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """Everything that can change the credentials an exchange returns, as plain strings.
+
+    Derived from configuration only, never from the network: a cache hit must not probe the
+    metadata server. The AWS config file's stamp is included because a profile's region or
+    endpoint can change there. Switches and cache settings are left out: they do not change
+    the result.
+    """
+    skip = ("no_cache", "debug", "cache_dir", "refresh_window", "timeout")
+    parts = {f"opt.{k}": v for k, v in raw.items() if k not in skip}
+    for name in (*envvars.AWS_ENDPOINT_INPUTS, *envvars.GOOGLE_SOURCE_INPUTS):
+        value = environ.get(name)
+        if value:
+            parts[f"env.{name}"] = value
+    config_file = environ.get(envvars.AWS_CONFIG_FILE) or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".aws", "config"
+    )
+    parts["aws_config_stamp"] = _file_stamp(config_file)
+    return parts
+
+
+def cache_dir(raw: Mapping[str, str], environ: Mapping[str, str]) -> str:
+    """``--cache-dir`` / GCP2AWS_CACHE_DIR, else ``$XDG_CACHE_HOME/gcp2aws``, else ~/.cache."""
+    explicit = raw.get("cache_dir")
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    xdg = environ.get(envvars.XDG_CACHE_HOME)
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, "gcp2aws")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return os.path.join(home, ".cache", "gcp2aws")
+
+
+DEFAULT_REFRESH_WINDOW = 1200  # botocore's 15-minute advisory window plus a 5-minute margin
+
+
+def refresh_window(raw: Mapping[str, str]) -> int:
+    """Seconds of validity a cached entry must still have to be served; bad values -> default."""
+    value = raw.get("refresh_window")
+    if value is None or not value.isdigit():
+        return DEFAULT_REFRESH_WINDOW
+    return int(value)

@@ -1,0 +1,187 @@
+"""Get AWS credentials for settings: cache lookup, single-flight refresh, exchange, fallback.
+
+The cache wraps the exchange; it does not live inside it (aws-vault's
+CachedSessionProvider). Every mode (credentials, env, exec, serve, the Python API) comes through
+``CredentialProvider.get`` so that none of them can stampede STS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gcp2aws import formats, sts
+from gcp2aws.cache import CacheEntry, CredentialCache, cache_key
+from gcp2aws.errors import Gcp2AwsError, StsError
+from gcp2aws.idtoken import chain
+from gcp2aws.idtoken.base import TokenSource, default_session_name
+from gcp2aws.idtoken.jwt import check_audience, check_fresh
+from gcp2aws.models import AwsCredentials, IdToken
+from gcp2aws.retry import Deadline, backoff_delays, sleep_within
+from gcp2aws.settings import Settings
+
+if TYPE_CHECKING:
+    import botocore.session
+
+log = logging.getLogger(__name__)
+
+# Serve stale credentials when a refresh fails only while they have this much life left.
+STALE_MIN_REMAINING = 300
+# Exchanges tried with a fresh token for identity-side transient errors (botocore retries
+# throttling and 5xx inside each one).
+EXCHANGE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Result:
+    credentials: AwsCredentials
+    payload: str  # the credential_process document
+    from_cache: bool = False
+    stale: bool = False
+    token: IdToken | None = None
+
+
+class CredentialProvider:
+    """Credentials for one ``Settings``, shared cache and lock included."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        source: TokenSource | None = None,
+        botocore_session: botocore.session.Session | None = None,
+    ) -> None:
+        self.settings = settings
+        self.environ = os.environ if environ is None else environ
+        self.clock = clock
+        self.sleep = sleep
+        self._source = source
+        self._botocore_session = botocore_session
+        self._rng = random.Random()  # noqa: S311 - jitter only
+
+    # -- token side ---------------------------------------------------------------------------
+    def source(self) -> TokenSource:
+        if self._source is None:
+            self._source = chain.select(self.settings, self.environ)
+        return self._source
+
+    def fetch_token(self, deadline: Deadline) -> IdToken:
+        source = self.source()
+        token = source.fetch(self.settings.audience, deadline)
+        check_fresh(token, now=self.clock())
+        if getattr(source, "requests_audience", True):
+            check_audience(token, self.settings.audience)
+        return token
+
+    # -- exchange -----------------------------------------------------------------------------
+    def exchange(self, deadline: Deadline | None = None) -> tuple[AwsCredentials, IdToken]:
+        """A fresh exchange, retried with a fresh token on identity-side transient errors."""
+        settings = self.settings
+        role_arn = settings.require_role_arn()
+        deadline = deadline or Deadline(settings.timeout)
+        delays = backoff_delays(base=0.2, rng=self._rng)
+        for attempt in range(1, EXCHANGE_ATTEMPTS + 1):
+            token = self.fetch_token(deadline)
+            session_name = settings.role_session_name or default_session_name(token)
+            log.debug("token from %s: %s", token.source, token.describe())
+            try:
+                creds = sts.assume_role_with_web_identity(
+                    token=token,
+                    role_arn=role_arn,
+                    session_name=session_name,
+                    duration_seconds=settings.duration_seconds,
+                    deadline=deadline,
+                    region=settings.region,
+                    session_policy=settings.session_policy,
+                    policy_arns=settings.policy_arns,
+                    session=self._botocore_session,
+                )
+            except StsError as exc:
+                if not exc.transient or attempt == EXCHANGE_ATTEMPTS:
+                    raise
+                log.debug("STS attempt %d: %s; retrying with a fresh token", attempt, exc.code)
+                if not sleep_within(deadline, next(delays), self.sleep):
+                    raise
+                continue
+            log.debug("assumed %s, key %s", creds.assumed_role_arn, creds.redacted_key_id())
+            return creds, token
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    # -- cache around it ----------------------------------------------------------------------
+    def _cache(self) -> CredentialCache | None:
+        if not self.settings.use_cache:
+            return None
+        cache = CredentialCache(self.settings.cache_dir, clock=self.clock)
+        reason = cache.unsafe_reason(create=True)
+        if reason is not None:
+            log.warning(
+                "not using cache directory %s: %s; running uncached", cache.directory, reason
+            )
+            return None
+        return cache
+
+    def _fresh(self, entry: CacheEntry | None) -> bool:
+        return entry is not None and entry.remaining(self.clock()) > self.settings.refresh_window
+
+    def _from_entry(self, entry: CacheEntry, *, stale: bool = False) -> Result:
+        creds = formats.from_credential_process(entry.payload)
+        return Result(creds, entry.payload.decode(), from_cache=True, stale=stale)
+
+    def get(self) -> Result:
+        """Cached credentials while they are fresh, else one exchange for all waiting callers."""
+        cache = self._cache()
+        if cache is None:
+            return self._exchange_result()
+        key = cache_key(self.settings.cache_key_parts(self.environ))
+        entry = cache.read(key)
+        if self._fresh(entry):
+            assert entry is not None  # noqa: S101 - narrowed by _fresh
+            log.debug("cache hit: %s", cache.path_for(key))
+            return self._from_entry(entry)
+        with cache.lock(key, timeout=self.settings.timeout + 5) as lock:
+            if not lock.acquired:
+                log.warning("cache lock %s is busy; refreshing without it", lock.path)
+            entry = cache.read(key) or entry  # another process may have refreshed meanwhile
+            if self._fresh(entry):
+                assert entry is not None  # noqa: S101 - narrowed by _fresh
+                log.debug("cache filled by another process while waiting")
+                return self._from_entry(entry)
+            try:
+                result = self._exchange_result()
+            except Gcp2AwsError as exc:
+                if entry is not None and entry.remaining(self.clock()) > STALE_MIN_REMAINING:
+                    log.warning(
+                        "refresh failed (%s); serving cached credentials valid for %d more "
+                        "minutes",
+                        exc.one_line(),
+                        entry.remaining(self.clock()) // 60,
+                    )
+                    return self._from_entry(entry, stale=True)
+                raise
+            try:
+                cache.write(CacheEntry(key, result.credentials.expires_epoch,
+                                       result.payload.encode()))
+            except OSError as exc:
+                log.warning("could not write the cache in %s (%s); credentials are fine but "
+                            "will not be reused", cache.directory, exc.strerror or exc)
+            return result
+
+    def _exchange_result(self) -> Result:
+        creds, token = self.exchange()
+        left = creds.remaining(self.clock())
+        if left <= self.settings.refresh_window:
+            log.warning(
+                "the credentials last %ds, inside the %ds refresh window: they will not be "
+                "reused, and SDKs will refresh them on every call; raise --duration-seconds",
+                int(left), self.settings.refresh_window,
+            )
+        return Result(creds, formats.credential_process(creds), token=token)
+

@@ -1,0 +1,178 @@
+"""AssumeRoleWithWebIdentity through botocore, unsigned, mapped to ``AwsCredentials``.
+
+botocore does the wire protocol, region/endpoint resolution (AWS_ENDPOINT_URL_STS,
+AWS_STS_REGIONAL_ENDPOINTS, FIPS, dual-stack, profile settings), proxies, CA bundles and its
+standard retries (throttling, 5xx, IDPCommunicationError). The client is UNSIGNED, so botocore
+never resolves AWS credentials: a default profile whose credential_process is gcp2aws itself
+cannot recurse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from gcp2aws import validation
+from gcp2aws._version import __version__
+from gcp2aws.errors import StsDeniedError, StsError
+from gcp2aws.models import AwsCredentials, IdToken
+from gcp2aws.retry import Deadline
+
+if TYPE_CHECKING:
+    import botocore.session
+
+log = logging.getLogger(__name__)
+
+BOTOCORE_ATTEMPTS = 3
+DENIED_CODES = frozenset({"AccessDenied", "IDPRejectedClaim"})
+TRANSIENT_INVALID_TOKEN = "couldn't retrieve verification key"
+
+
+def resolve_region(role_arn: str, explicit: str | None, session: botocore.session.Session) -> str:
+    """--region, else botocore's (AWS_REGION, AWS_DEFAULT_REGION, profile), else the partition's."""
+    if explicit:
+        return explicit
+    configured = session.get_config_variable("region")
+    if isinstance(configured, str) and configured:
+        return configured
+    return validation.default_region(role_arn)
+
+
+def new_session() -> botocore.session.Session:
+    import botocore.session
+
+    return botocore.session.Session()
+
+
+def make_client(region: str, deadline: Deadline, session: botocore.session.Session) -> Any:
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    # Spread what is left of the budget over botocore's attempts, so its retries fit in it.
+    per_attempt = max(1.0, deadline.remaining() / BOTOCORE_ATTEMPTS)
+    config = Config(
+        signature_version=UNSIGNED,
+        region_name=region,
+        retries={"mode": "standard", "total_max_attempts": BOTOCORE_ATTEMPTS},
+        connect_timeout=min(5.0, per_attempt),
+        read_timeout=per_attempt,
+        user_agent_extra=f"gcp2aws/{__version__}",
+    )
+    return session.create_client("sts", region_name=region, config=config)
+
+
+def denied_hint(token: IdToken, role_arn: str) -> str:
+    return (
+        f"Check the role's trust policy: accounts.google.com:aud is compared with the token's "
+        f"azp ({token.azp or token.aud or '-'}), accounts.google.com:oaud with its aud "
+        f"({token.aud or '-'}), accounts.google.com:sub with its sub ({token.sub or '-'}). "
+        f"Run `gcp2aws doctor --role-arn {role_arn}` to find the failing condition"
+    )
+
+
+def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> StsError:
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        ResponseParserError,
+    )
+
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "Unknown"))
+        message = " ".join(str(err.get("Message", "")).split())[:300]
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        text = f"STS {code} for {role_arn}: {message}" if message else f"STS {code} for {role_arn}"
+        if code == "InvalidIdentityToken" and TRANSIENT_INVALID_TOKEN in message.lower():
+            return StsError(text, code=code, transient=True)
+        if code == "ExpiredTokenException":
+            # Often a token that aged in a cache, or a skewed clock: one fresh token may pass.
+            return StsDeniedError(
+                text, code=code, transient=True,
+                hint="Check this machine's clock (the token's iat/exp must be current for STS)",
+            )
+        if code in DENIED_CODES or code == "InvalidIdentityToken":
+            return StsDeniedError(text, code=code, hint=denied_hint(token, role_arn))
+        if code == "RegionDisabledException":
+            return StsError(
+                text, code=code, hint="Activate STS in that region (IAM > Account settings) "
+                "or pass --region with an enabled one",
+            )
+        if code in ("MalformedPolicyDocument", "PackedPolicyTooLarge", "ValidationError"):
+            return StsError(text, code=code, hint="Check --session-policy, --policy-arns, "
+                            "--duration-seconds against the role's MaxSessionDuration")
+        transient = code == "IDPCommunicationError" or status >= 500 or "Throttl" in code
+        return StsError(text, code=code, transient=transient,
+                        hint="STS is failing or throttling; retry later")
+    if isinstance(exc, ResponseParserError):
+        return StsError(f"STS at {endpoint} sent a malformed response", code="Malformed",
+                        hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
+                        transient=True)
+    if isinstance(exc, (ConnectionError, HTTPClientError)):
+        return StsError(f"cannot reach STS at {endpoint}: {type(exc).__name__}",
+                        code="Connection", transient=True,
+                        hint="Check network access, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL_STS")
+    return StsError(f"STS call failed: {type(exc).__name__}: {exc}", code=type(exc).__name__)
+
+
+def assume_role_with_web_identity(
+    *,
+    token: IdToken,
+    role_arn: str,
+    session_name: str,
+    duration_seconds: int,
+    deadline: Deadline,
+    region: str | None = None,
+    session_policy: str | None = None,
+    policy_arns: tuple[str, ...] = (),
+    session: botocore.session.Session | None = None,
+) -> AwsCredentials:
+    """One exchange (botocore retries inside it); raises ``StsError`` / ``StsDeniedError``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = session or new_session()
+    region = resolve_region(role_arn, region, session)
+    client = make_client(region, deadline, session)
+    endpoint = client.meta.endpoint_url
+    params: dict[str, Any] = {
+        "RoleArn": role_arn,
+        "RoleSessionName": session_name,
+        "WebIdentityToken": token.raw,
+        "DurationSeconds": duration_seconds,
+    }
+    if session_policy:
+        params["Policy"] = session_policy
+    if policy_arns:
+        params["PolicyArns"] = [{"arn": arn} for arn in policy_arns]
+    log.debug("STS AssumeRoleWithWebIdentity at %s as %s", endpoint, session_name)
+    try:
+        response = client.assume_role_with_web_identity(**params)
+    except (ClientError, BotoCoreError) as exc:
+        raise _classify(exc, token, role_arn, endpoint) from exc
+    return credentials_from_response(response, source=token.source)
+
+
+def credentials_from_response(response: Mapping[str, Any], *, source: str) -> AwsCredentials:
+    try:
+        creds = response["Credentials"]
+        expiration = creds["Expiration"]
+        if not isinstance(expiration, datetime):
+            raise TypeError("Expiration is not a timestamp")
+        if expiration.tzinfo is None:
+            expiration = expiration.replace(tzinfo=timezone.utc)
+        role = response.get("AssumedRoleUser", {}).get("Arn")
+        account = role.split(":")[4] if isinstance(role, str) and role.count(":") >= 5 else None
+        return AwsCredentials(
+            access_key_id=str(creds["AccessKeyId"]),
+            secret_access_key=str(creds["SecretAccessKey"]),
+            session_token=str(creds["SessionToken"]),
+            expiration=expiration.astimezone(timezone.utc),
+            account_id=account or None,
+            assumed_role_arn=role if isinstance(role, str) else None,
+            source=source,
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise StsError("STS answered without usable credentials", code="Malformed") from exc
