@@ -1,0 +1,330 @@
+"""Generate IAM trust policies for Google ID tokens; render them as JSON, Terraform, CFN, CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from gcp2aws.errors import TokenInvalidError, UsageError
+
+if TYPE_CHECKING:
+    from gcp2aws.models import IdToken
+
+GOOGLE_PROVIDER = "accounts.google.com"
+ACTION = "sts:AssumeRoleWithWebIdentity"
+POLICY_VERSION = "2012-10-17"
+STATEMENT_SID = "AllowGoogleServiceAccount"
+FORMATS = ("json", "terraform", "cloudformation", "aws-cli")
+DEFAULT_DESCRIPTION = "Assumed with Google ID tokens through gcp2aws"
+MAX_SESSION_DURATION = 3600
+
+# IAM's own limits for role names and descriptions (CreateRole API reference).
+_ROLE_NAME_RE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+_DESCRIPTION_RE = re.compile(r"[\t\n\r\u0020-\u007e\u00a1-\u00ff]{0,1000}")
+_HCL_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_YAML_PLAIN_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_YAML_UNPRINTABLE_RE = re.compile(
+    "[^\\x20-\\x7e\\xa0-\\ud7ff\\ue000-\\ufefe\\uff00-\\ufffd\\U00010000-\\U0010ffff]"
+)
+_HCL_KEYWORDS = frozenset({"true", "false", "null", "for", "in", "if", "endfor", "endif"})
+
+
+def trust_policy(
+    token: IdToken,
+    *,
+    audience: str | None = None,
+    session_name_pattern: str | None = None,
+) -> dict[str, Any]:
+    """The trust policy that lets exactly this token's service account assume a role.
+
+    ``accounts.google.com:aud`` is bound to the token's ``azp`` (AWS compares the key with
+    ``azp`` when present: the numeric unique ID on GCE, the email with a key file) and
+    ``accounts.google.com:oaud`` to the requested audience (``audience`` or the token's ``aud``).
+    """
+    aws_aud = token.aws_aud
+    oaud = token.aud if audience is None else audience
+    if not aws_aud:
+        raise TokenInvalidError(
+            "The ID token has neither an azp nor an aud claim, so AWS has nothing to compare "
+            "accounts.google.com:aud with",
+            hint="Use a Google-signed ID token from the metadata server, a key file or "
+            "impersonation",
+        )
+    if not oaud:
+        raise UsageError(
+            "No audience to bind accounts.google.com:oaud to: the token has no aud claim",
+            hint="Pass --audience",
+        )
+    conditions: dict[str, dict[str, str]] = {
+        "StringEquals": {
+            f"{GOOGLE_PROVIDER}:aud": aws_aud,
+            f"{GOOGLE_PROVIDER}:oaud": oaud,
+        }
+    }
+    if session_name_pattern:
+        conditions["StringLike"] = {"sts:RoleSessionName": session_name_pattern}
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": STATEMENT_SID,
+                "Effect": "Allow",
+                "Principal": {"Federated": GOOGLE_PROVIDER},
+                "Action": ACTION,
+                "Condition": conditions,
+            }
+        ],
+    }
+
+
+def render(
+    policy: Mapping[str, Any],
+    fmt: str,
+    *,
+    role_name: str = "gcp2aws",
+    description: str = DEFAULT_DESCRIPTION,
+) -> str:
+    """Render a trust policy in one of :data:`FORMATS`; the text ends with a newline."""
+    if not _ROLE_NAME_RE.fullmatch(role_name):
+        raise UsageError(
+            f"Invalid role name {role_name!r}",
+            hint="IAM role names are 1-64 characters of letters, digits and +=,.@_-",
+        )
+    if not _DESCRIPTION_RE.fullmatch(description):
+        raise UsageError(
+            "Invalid role description",
+            hint="IAM allows up to 1000 printable Latin-1 characters",
+        )
+    if fmt == "json":
+        return _render_json(policy)
+    if fmt == "terraform":
+        return _render_terraform(policy, role_name, description)
+    if fmt == "cloudformation":
+        return _render_cloudformation(policy, role_name, description)
+    if fmt == "aws-cli":
+        return _render_aws_cli(policy, role_name, description)
+    raise UsageError(f"Unknown policy format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}")
+
+
+def _render_json(policy: Mapping[str, Any]) -> str:
+    import json
+
+    return json.dumps(policy, indent=2) + "\n"
+
+
+def _compact_json(policy: Mapping[str, Any]) -> str:
+    import json
+
+    return json.dumps(policy, separators=(",", ":"))
+
+
+# --- Terraform ---------------------------------------------------------------------------------
+
+
+def _hcl_string(value: str) -> str:
+    out = []
+    for char in value:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    # A bare ${ or %{ would start a template interpolation/directive inside the string.
+    return '"' + "".join(out).replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+def _hcl_key(key: str) -> str:
+    if _HCL_IDENT_RE.fullmatch(key) and key not in _HCL_KEYWORDS:
+        return key
+    return _hcl_string(key)
+
+
+def _hcl_value(value: Any, indent: int) -> str:
+    pad = "  " * indent
+    inner = "  " * (indent + 1)
+    if isinstance(value, Mapping) and value:
+        lines = [
+            f"{inner}{_hcl_key(str(k))} = {_hcl_value(v, indent + 1)}" for k, v in value.items()
+        ]
+        return "{\n" + "\n".join(lines) + f"\n{pad}}}"
+    if _is_container(value) and value:
+        lines = [f"{inner}{_hcl_value(v, indent + 1)}," for v in value]
+        return "[\n" + "\n".join(lines) + f"\n{pad}]"
+    return _hcl_scalar(value)
+
+
+def _hcl_scalar(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if _is_container(value):
+        return "[]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _hcl_string(value)
+    raise UsageError(f"Cannot render a {type(value).__name__} in a policy document")
+
+
+def _terraform_label(role_name: str) -> str:
+    label = re.sub(r"[^A-Za-z0-9_-]", "_", role_name)
+    return label if re.match(r"[A-Za-z_]", label) else f"role_{label}"
+
+
+def _render_terraform(policy: Mapping[str, Any], role_name: str, description: str) -> str:
+    label = _terraform_label(role_name)
+    # jsonencode() of an HCL object keeps the policy exactly as generated; the
+    # aws_iam_policy_document data source would reorder and re-type values.
+    return (
+        f'resource "aws_iam_role" "{label}" {{\n'
+        f"  name                 = {_hcl_string(role_name)}\n"
+        f"  description          = {_hcl_string(description)}\n"
+        f"  max_session_duration = {MAX_SESSION_DURATION}\n"
+        f"  assume_role_policy = jsonencode({_hcl_value(policy, 1)})\n"
+        "}\n"
+        "\n"
+        f'output "{label}_role_arn" {{\n'
+        f"  value = aws_iam_role.{label}.arn\n"
+        "}\n"
+    )
+
+
+# --- CloudFormation ----------------------------------------------------------------------------
+
+
+def _yaml_scalar(value: Any) -> str:
+    """A YAML flow scalar; every string is double-quoted so YAML cannot re-type "yes" or "1e3"."""
+    import json
+
+    if not isinstance(value, str):
+        return json.dumps(value)
+    body = json.dumps(value, ensure_ascii=False)[1:-1]
+    # JSON leaves these raw but YAML forbids them unescaped; \U covers astral code points.
+    return '"' + _YAML_UNPRINTABLE_RE.sub(lambda m: f"\\U{ord(m.group()):08x}", body) + '"'
+
+
+def _yaml_key(key: str) -> str:
+    return key if _YAML_PLAIN_KEY_RE.fullmatch(key) else _yaml_scalar(key)
+
+
+def _yaml_block(value: Any, indent: int) -> list[str]:
+    """Block-style YAML lines for a policy value, every line indented by ``indent`` levels."""
+    pad = "  " * indent
+    if isinstance(value, Mapping):
+        if not value:
+            return [f"{pad}{{}}"]
+        lines: list[str] = []
+        for key, item in value.items():
+            head = f"{pad}{_yaml_key(str(key))}:"
+            if _is_container(item) and item:
+                lines.append(head)
+                lines.extend(_yaml_block(item, indent + 1))
+            else:
+                lines.append(f"{head} {_yaml_inline(item)}")
+        return lines
+    if _is_container(value):
+        if not value:
+            return [f"{pad}[]"]
+        lines = []
+        for item in value:
+            if _is_container(item) and item:
+                # "- " takes the place of one indent level on the item's first line.
+                block = _yaml_block(item, indent + 1)
+                lines.append(f"{pad}- {block[0].lstrip()}")
+                lines.extend(block[1:])
+            else:
+                lines.append(f"{pad}- {_yaml_inline(item)}")
+        return lines
+    return [f"{pad}{_yaml_inline(value)}"]
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, Mapping) or (
+        isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+    )
+
+
+def _yaml_inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if _is_container(value):
+        return "[]"
+    if not isinstance(value, (str, int, float, bool)) and value is not None:
+        raise UsageError(f"Cannot render a {type(value).__name__} in a policy document")
+    return _yaml_scalar(value)
+
+
+def _render_cloudformation(policy: Mapping[str, Any], role_name: str, description: str) -> str:
+    head = [
+        'AWSTemplateFormatVersion: "2010-09-09"',
+        f"Description: {_yaml_scalar(f'IAM role {role_name} for Google service accounts')}",
+        "Resources:",
+        "  Role:",
+        "    Type: AWS::IAM::Role",
+        "    Properties:",
+        f"      RoleName: {_yaml_scalar(role_name)}",
+        f"      Description: {_yaml_scalar(description)}",
+        f"      MaxSessionDuration: {MAX_SESSION_DURATION}",
+        "      AssumeRolePolicyDocument:",
+    ]
+    tail = [
+        "Outputs:",
+        "  RoleArn:",
+        "    Value:",
+        "      Fn::GetAtt: [Role, Arn]",
+    ]
+    return "\n".join([*head, *_yaml_block(policy, 4), *tail]) + "\n"
+
+
+# --- AWS CLI -----------------------------------------------------------------------------------
+
+
+def _render_aws_cli(policy: Mapping[str, Any], role_name: str, description: str) -> str:
+    import shlex
+
+    document = _compact_json(policy)
+    create = shlex.join(
+        [
+            "aws",
+            "iam",
+            "create-role",
+            "--role-name",
+            role_name,
+            "--description",
+            description,
+            "--max-session-duration",
+            str(MAX_SESSION_DURATION),
+            "--assume-role-policy-document",
+            document,
+        ]
+    )
+    update = shlex.join(
+        [
+            "aws",
+            "iam",
+            "update-assume-role-policy",
+            "--role-name",
+            role_name,
+            "--policy-document",
+            document,
+        ]
+    )
+    return (
+        "# Create the role:\n"
+        f"{create}\n"
+        "# Or replace the trust policy of an existing role:\n"
+        f"{update}\n"
+    )
