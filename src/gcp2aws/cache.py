@@ -61,7 +61,12 @@ def encode_entry(entry: CacheEntry) -> bytes:
     key = entry.key.encode()
     body = key + entry.payload
     header = b"%s %s %d %d %d %08x\n" % (
-        MAGIC, FORMAT_VERSION, entry.expires_at, len(key), len(entry.payload), zlib.crc32(body)
+        MAGIC,
+        FORMAT_VERSION,
+        entry.expires_at,
+        len(key),
+        len(entry.payload),
+        zlib.crc32(body),
     )
     return header + body
 
@@ -162,6 +167,7 @@ class CredentialCache:
         Raises ``OSError`` (read-only or full filesystem...); the caller decides it is only a
         warning. A reader sees the old entry or the new one, never a mix.
         """
+        import contextlib
         import tempfile
 
         self._sweep_stale_temps()
@@ -178,10 +184,8 @@ class CredentialCache:
         except BaseException:
             if fd >= 0:
                 os.close(fd)
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
             raise
         self._fsync_directory()
 
@@ -249,9 +253,7 @@ class FileLock:
     def __enter__(self) -> FileLock:
         import fcntl
 
-        self._fd = os.open(
-            self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:

@@ -18,7 +18,9 @@ CACHE_DIR = "GCP2AWS_CACHE_DIR"  # --cache-dir: overrides $XDG_CACHE_HOME/gcp2aw
 REFRESH_WINDOW = "GCP2AWS_REFRESH_WINDOW"  # --refresh-window: seconds left below which we refresh
 TIMEOUT = "GCP2AWS_TIMEOUT"  # --timeout: total seconds for all retries of one exchange
 TOKEN_SOURCE = "GCP2AWS_TOKEN_SOURCE"  # --token-source: force one Google token source
-CREDENTIALS_FILE = "GCP2AWS_CREDENTIALS_FILE"  # --credentials-file (else GOOGLE_APPLICATION_CREDENTIALS)
+CREDENTIALS_FILE = (
+    "GCP2AWS_CREDENTIALS_FILE"  # --credentials-file (else GOOGLE_APPLICATION_CREDENTIALS)
+)
 IMPERSONATE = "GCP2AWS_IMPERSONATE_SERVICE_ACCOUNT"  # --impersonate-service-account
 DELEGATES = "GCP2AWS_DELEGATES"  # --delegates: comma-separated delegation chain
 TOKEN_FILE = "GCP2AWS_TOKEN_FILE"  # --token-file: read the OIDC token from this file

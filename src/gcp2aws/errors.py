@@ -106,7 +106,7 @@ class StsError(Gcp2AwsError):
 
 
 class StsDeniedError(StsError):
-    """STS refused the identity: AccessDenied, IDPRejectedClaim, a permanent InvalidIdentityToken."""
+    """STS refused the identity: AccessDenied, IDPRejectedClaim, permanent InvalidIdentityToken."""
 
     exit_code = ExitCode.AWS_DENIED
 

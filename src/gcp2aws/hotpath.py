@@ -7,7 +7,6 @@ full CLI takes over and does everything properly, including the error messages.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 

@@ -19,48 +19,126 @@ if TYPE_CHECKING:
 # parser and argparse are built from, so the two can never disagree about what a flag is.
 OPTIONS: tuple[tuple[str, str, str, bool, str], ...] = (
     ("role_arn", "--role-arn", envvars.ROLE_ARN, True, "IAM role ARN to assume"),
-    ("audience", "--audience", envvars.AUDIENCE, True,
-     "audience requested for the Google ID token (default: sts.amazonaws.com)"),
-    ("role_session_name", "--role-session-name", envvars.ROLE_SESSION_NAME, True,
-     "STS role session name (default: instance name or service-account name)"),
-    ("duration_seconds", "--duration-seconds", envvars.DURATION_SECONDS, True,
-     "credential lifetime, 900-43200, capped by the role (default: 3600)"),
-    ("region", "--region", envvars.REGION, True,
-     "STS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, then the partition's)"),
-    ("session_policy", "--session-policy", envvars.SESSION_POLICY, True,
-     "inline session policy: JSON text, or @PATH to read it from a file"),
-    ("policy_arns", "--policy-arns", envvars.POLICY_ARNS, True,
-     "comma-separated managed policy ARNs to scope the session (at most 10)"),
-    ("cache_dir", "--cache-dir", envvars.CACHE_DIR, True,
-     "cache directory (default: $XDG_CACHE_HOME/gcp2aws or ~/.cache/gcp2aws)"),
-    ("refresh_window", "--refresh-window", envvars.REFRESH_WINDOW, True,
-     "seconds of validity below which cached credentials are refreshed (default: 1200)"),
-    ("timeout", "--timeout", envvars.TIMEOUT, True,
-     "total seconds for one exchange, retries included (default: 30)"),
-    ("token_source", "--token-source", envvars.TOKEN_SOURCE, True,
-     "force a Google token source (default: auto, the first that applies)"),
-    ("credentials_file", "--credentials-file", envvars.CREDENTIALS_FILE, True,
-     "Google credentials JSON (default: GOOGLE_APPLICATION_CREDENTIALS)"),
-    ("impersonate_service_account", "--impersonate-service-account", envvars.IMPERSONATE, True,
-     "mint the ID token as this service account via IAM Credentials generateIdToken"),
-    ("delegates", "--delegates", envvars.DELEGATES, True,
-     "comma-separated delegation chain for --impersonate-service-account"),
-    ("token_file", "--token-file", envvars.TOKEN_FILE, True,
-     "read the OIDC token from this file (re-read on every cache miss)"),
-    ("token_command", "--token-command", envvars.TOKEN_COMMAND, True,
-     "run this command (split like a shell, never through one); its stdout is the token"),
+    (
+        "audience",
+        "--audience",
+        envvars.AUDIENCE,
+        True,
+        "audience requested for the Google ID token (default: sts.amazonaws.com)",
+    ),
+    (
+        "role_session_name",
+        "--role-session-name",
+        envvars.ROLE_SESSION_NAME,
+        True,
+        "STS role session name (default: instance name or service-account name)",
+    ),
+    (
+        "duration_seconds",
+        "--duration-seconds",
+        envvars.DURATION_SECONDS,
+        True,
+        "credential lifetime, 900-43200, capped by the role (default: 3600)",
+    ),
+    (
+        "region",
+        "--region",
+        envvars.REGION,
+        True,
+        "STS region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, then the partition's)",
+    ),
+    (
+        "session_policy",
+        "--session-policy",
+        envvars.SESSION_POLICY,
+        True,
+        "inline session policy: JSON text, or @PATH to read it from a file",
+    ),
+    (
+        "policy_arns",
+        "--policy-arns",
+        envvars.POLICY_ARNS,
+        True,
+        "comma-separated managed policy ARNs to scope the session (at most 10)",
+    ),
+    (
+        "cache_dir",
+        "--cache-dir",
+        envvars.CACHE_DIR,
+        True,
+        "cache directory (default: $XDG_CACHE_HOME/gcp2aws or ~/.cache/gcp2aws)",
+    ),
+    (
+        "refresh_window",
+        "--refresh-window",
+        envvars.REFRESH_WINDOW,
+        True,
+        "seconds of validity below which cached credentials are refreshed (default: 1200)",
+    ),
+    (
+        "timeout",
+        "--timeout",
+        envvars.TIMEOUT,
+        True,
+        "total seconds for one exchange, retries included (default: 30)",
+    ),
+    (
+        "token_source",
+        "--token-source",
+        envvars.TOKEN_SOURCE,
+        True,
+        "force a Google token source (default: auto, the first that applies)",
+    ),
+    (
+        "credentials_file",
+        "--credentials-file",
+        envvars.CREDENTIALS_FILE,
+        True,
+        "Google credentials JSON (default: GOOGLE_APPLICATION_CREDENTIALS)",
+    ),
+    (
+        "impersonate_service_account",
+        "--impersonate-service-account",
+        envvars.IMPERSONATE,
+        True,
+        "mint the ID token as this service account via IAM Credentials generateIdToken",
+    ),
+    (
+        "delegates",
+        "--delegates",
+        envvars.DELEGATES,
+        True,
+        "comma-separated delegation chain for --impersonate-service-account",
+    ),
+    (
+        "token_file",
+        "--token-file",
+        envvars.TOKEN_FILE,
+        True,
+        "read the OIDC token from this file (re-read on every cache miss)",
+    ),
+    (
+        "token_command",
+        "--token-command",
+        envvars.TOKEN_COMMAND,
+        True,
+        "run this command (split like a shell, never through one); its stdout is the token",
+    ),
     ("no_cache", "--no-cache", envvars.NO_CACHE, False, "do not read or write the cache"),
-    ("debug", "--debug", envvars.DEBUG, False,
-     "log progress to stderr and show tracebacks (never secrets)"),
+    (
+        "debug",
+        "--debug",
+        envvars.DEBUG,
+        False,
+        "log progress to stderr and show tracebacks (never secrets)",
+    ),
 )
 
 BY_FLAG = {flag: (dest, env, takes_value) for dest, flag, env, takes_value, _ in OPTIONS}
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
-def resolve_raw(
-    cli: Mapping[str, str | bool | None], environ: Mapping[str, str]
-) -> dict[str, str]:
+def resolve_raw(cli: Mapping[str, str | bool | None], environ: Mapping[str, str]) -> dict[str, str]:
     """Flags win over environment variables; absent options are left out.
 
     Switches resolve to "1" when on. Values are stripped: a trailing newline pasted into an

@@ -159,19 +159,23 @@ class CredentialProvider:
             except Gcp2AwsError as exc:
                 if entry is not None and entry.remaining(self.clock()) > STALE_MIN_REMAINING:
                     log.warning(
-                        "refresh failed (%s); serving cached credentials valid for %d more "
-                        "minutes",
+                        "refresh failed (%s); serving cached credentials valid for %d more minutes",
                         exc.one_line(),
                         entry.remaining(self.clock()) // 60,
                     )
                     return self._from_entry(entry, stale=True)
                 raise
             try:
-                cache.write(CacheEntry(key, result.credentials.expires_epoch,
-                                       result.payload.encode()))
+                cache.write(
+                    CacheEntry(key, result.credentials.expires_epoch, result.payload.encode())
+                )
             except OSError as exc:
-                log.warning("could not write the cache in %s (%s); credentials are fine but "
-                            "will not be reused", cache.directory, exc.strerror or exc)
+                log.warning(
+                    "could not write the cache in %s (%s); credentials are fine but "
+                    "will not be reused",
+                    cache.directory,
+                    exc.strerror or exc,
+                )
             return result
 
     def _exchange_result(self) -> Result:
@@ -181,7 +185,7 @@ class CredentialProvider:
             log.warning(
                 "the credentials last %ds, inside the %ds refresh window: they will not be "
                 "reused, and SDKs will refresh them on every call; raise --duration-seconds",
-                int(left), self.settings.refresh_window,
+                int(left),
+                self.settings.refresh_window,
             )
         return Result(creds, formats.credential_process(creds), token=token)
-

@@ -73,12 +73,8 @@ def denied_hint(token: IdToken, role_arn: str) -> str:
 
 
 def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> StsError:
-    from botocore.exceptions import (
-        ClientError,
-        ConnectionError,
-        HTTPClientError,
-        ResponseParserError,
-    )
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    from botocore.parsers import ResponseParserError
 
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
@@ -91,30 +87,45 @@ def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> S
         if code == "ExpiredTokenException":
             # Often a token that aged in a cache, or a skewed clock: one fresh token may pass.
             return StsDeniedError(
-                text, code=code, transient=True,
+                text,
+                code=code,
+                transient=True,
                 hint="Check this machine's clock (the token's iat/exp must be current for STS)",
             )
         if code in DENIED_CODES or code == "InvalidIdentityToken":
             return StsDeniedError(text, code=code, hint=denied_hint(token, role_arn))
         if code == "RegionDisabledException":
             return StsError(
-                text, code=code, hint="Activate STS in that region (IAM > Account settings) "
+                text,
+                code=code,
+                hint="Activate STS in that region (IAM > Account settings) "
                 "or pass --region with an enabled one",
             )
         if code in ("MalformedPolicyDocument", "PackedPolicyTooLarge", "ValidationError"):
-            return StsError(text, code=code, hint="Check --session-policy, --policy-arns, "
-                            "--duration-seconds against the role's MaxSessionDuration")
+            return StsError(
+                text,
+                code=code,
+                hint="Check --session-policy, --policy-arns, "
+                "--duration-seconds against the role's MaxSessionDuration",
+            )
         transient = code == "IDPCommunicationError" or status >= 500 or "Throttl" in code
-        return StsError(text, code=code, transient=transient,
-                        hint="STS is failing or throttling; retry later")
+        return StsError(
+            text, code=code, transient=transient, hint="STS is failing or throttling; retry later"
+        )
     if isinstance(exc, ResponseParserError):
-        return StsError(f"STS at {endpoint} sent a malformed response", code="Malformed",
-                        hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
-                        transient=True)
+        return StsError(
+            f"STS at {endpoint} sent a malformed response",
+            code="Malformed",
+            hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
+            transient=True,
+        )
     if isinstance(exc, (ConnectionError, HTTPClientError)):
-        return StsError(f"cannot reach STS at {endpoint}: {type(exc).__name__}",
-                        code="Connection", transient=True,
-                        hint="Check network access, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL_STS")
+        return StsError(
+            f"cannot reach STS at {endpoint}: {type(exc).__name__}",
+            code="Connection",
+            transient=True,
+            hint="Check network access, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL_STS",
+        )
     return StsError(f"STS call failed: {type(exc).__name__}: {exc}", code=type(exc).__name__)
 
 

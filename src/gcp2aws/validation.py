@@ -13,7 +13,9 @@ ROLE_ARN_RE = re.compile(
     rf"^arn:(?P<partition>{_PARTITION}):iam::(?P<account>\d{{12}}):role/"
     r"(?P<path>(?:[\x21-\x7e]{1,510}/)?)(?P<name>[\w+=,.@-]{1,64})$"
 )
-POLICY_ARN_RE = re.compile(rf"^arn:{_PARTITION}:iam::(?:\d{{12}}|aws):policy/[\x21-\x7e]{{1,1024}}$")
+POLICY_ARN_RE = re.compile(
+    rf"^arn:{_PARTITION}:iam::(?:\d{{12}}|aws):policy/[\x21-\x7e]{{1,1024}}$"
+)
 SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
 _SESSION_BAD_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
@@ -114,9 +116,7 @@ def whole_seconds(value: str, *, name: str) -> int:
 
 def audience(value: str) -> str:
     if not value or len(value) > 2048 or any(c.isspace() or ord(c) < 32 for c in value):
-        raise UsageError(
-            f"invalid audience {value!r}", hint="Use a non-empty value without spaces"
-        )
+        raise UsageError(f"invalid audience {value!r}", hint="Use a non-empty value without spaces")
     return value
 
 

@@ -30,8 +30,9 @@ def add_options(parser: argparse.ArgumentParser, dests: Iterable[str] = ALL_OPTI
         if dest not in wanted:
             continue
         if takes_value:
-            parser.add_argument(flag, dest=dest, metavar=dest.split("_")[-1].upper(),
-                                help=f"{help_text} [{env}]")
+            parser.add_argument(
+                flag, dest=dest, metavar=dest.split("_")[-1].upper(), help=f"{help_text} [{env}]"
+            )
         else:
             parser.add_argument(flag, dest=dest, action="store_true", help=f"{help_text} [{env}]")
 

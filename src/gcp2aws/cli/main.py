@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         except BrokenPipeError:
             return 0
-        except Exception:  # noqa: BLE001, S110 - the full path below reports problems properly
+        except Exception:  # noqa: S110 - the full path below reports problems properly
             pass
     from gcp2aws.cli.app import run
 

@@ -52,7 +52,7 @@ def decode_unverified(raw: str, *, source: str) -> IdToken:
         sample = "HTML" if text.lstrip().startswith("<") else f"{len(parts)} dot-separated parts"
         raise TokenInvalidError(
             f"{source} returned something that is not a JWT ({sample})",
-            hint="Check that the endpoint is a real metadata server or token issuer and not a proxy",
+            hint="Check that the endpoint is a real metadata server or token issuer, not a proxy",
         )
     header = _json_object(parts[0], "header", source)
     claims = _json_object(parts[1], "claims", source)

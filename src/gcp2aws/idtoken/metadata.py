@@ -106,7 +106,7 @@ class MetadataClient:
                 raise _Transient("connection closed mid-answer")
             headers = {k.lower(): v for k, v in resp.getheaders()}
             return Reply(resp.status, headers, b"".join(chunks))
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise _Transient(f"no answer within {attempt.seconds:.1f}s") from exc
         except (http.client.HTTPException, OSError) as exc:
             raise _Transient(_describe_oserror(exc)) from exc
