@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from gcp2aws.emulator._server import BaseEmulator, EmulatorHandler
 from gcp2aws.emulator.faults import Token
 from gcp2aws.emulator.principals import (
-    GOOGLE_TOKEN_URI,
+    GOOGLE_OAUTH2_URL,
     JWT_BEARER,
     ApiError,
     OAuthError,
@@ -194,7 +194,7 @@ class GoogleApisEmulator(BaseEmulator):
         grant = form.get("grant_type", "")
         if grant == JWT_BEARER:
             account, claims = self.principals.check_assertion(
-                form.get("assertion", ""), audiences=(self.token_uri, GOOGLE_TOKEN_URI)
+                form.get("assertion", ""), audiences=(self.token_uri, GOOGLE_OAUTH2_URL)
             )
             audience = claims.get("target_audience")
             if isinstance(audience, str) and audience:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gcp2aws.emulator.signer import random_digits, split_jwt, verify_rs256
 from gcp2aws.errors import ConfigError
 
-GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a public URL
+GOOGLE_OAUTH2_URL = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Google accepts assertions issued a few minutes in the future (clock skew) and living <= 1 h.
 _SKEW = 300
