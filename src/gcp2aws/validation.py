@@ -8,7 +8,7 @@ import re
 from gcp2aws.errors import UsageError
 
 # Partitions: aws, aws-cn, aws-us-gov, and the isolated ones (aws-iso, aws-iso-b, aws-eusc...).
-_PARTITION = r"aws(?:-[a-z]+(?:-[a-z])?)?"
+_PARTITION = r"aws(?:-[a-z]+)*"
 ROLE_ARN_RE = re.compile(
     rf"^arn:(?P<partition>{_PARTITION}):iam::(?P<account>\d{{12}}):role/"
     r"(?P<path>(?:[\x21-\x7e]{1,510}/)?)(?P<name>[\w+=,.@-]{1,64})$"
@@ -17,7 +17,7 @@ POLICY_ARN_RE = re.compile(
     rf"^arn:{_PARTITION}:iam::(?:\d{{12}}|aws):policy/[\x21-\x7e]{{1,1024}}$"
 )
 SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
-REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+REGION_RE = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d{1,2}$")
 _SESSION_BAD_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 MIN_DURATION, MAX_DURATION = 900, 43200
