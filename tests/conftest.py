@@ -95,6 +95,7 @@ def env(isolated_env: Path, metadata: MetadataEmulator, local_sts: object) -> En
             "GCE_METADATA_IP": metadata.address,
             "AWS_ENDPOINT_URL_STS": local_sts.url,  # type: ignore[attr-defined]
             "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
         }
     )
     return Env(values)
