@@ -607,3 +607,16 @@ def test_generated_policy_allows_its_own_token(
     refused = evaluate(generated, RequestContext.from_token(other, role_session_name=session))
     assert not refused.allowed
     assert "accounts.google.com:aud" in refused.summary()
+
+
+def test_documented_gce_policy_allows_a_gce_token() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "trust-policy.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
+    (document,) = [b for b in blocks if '"Version"' in b]
+    documented = RequestContext.from_token(
+        token(azp=UNIQUE_ID, aud="sts.amazonaws.com", sub=UNIQUE_ID), role_session_name="vm"
+    )
+    assert evaluate(document, documented).allowed
+    assert not evaluate(document, gce_context()).allowed  # aud "gcp" is not sts.amazonaws.com
