@@ -18,6 +18,8 @@ IDENTITY_PATH = "instance/service-accounts/default/identity"
 DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 _TEXT = {"Content-Type": "application/text"}
+# The real server sends compact JSON with no charset parameter.
+_JSON = {"Content-Type": "application/json"}
 _HTML = {"Content-Type": "text/html; charset=UTF-8"}
 
 
@@ -211,7 +213,7 @@ class MetadataEmulator(BaseEmulator):
     ) -> None:
         if rest == "" and query.get("recursive", "").lower() == "true":
             info = {"aliases": ["default"], "email": self.email, "scopes": self.scopes}
-            handler.reply_json(200, info)
+            handler.reply(200, json.dumps(info).encode(), _JSON)
         elif rest == "":
             handler.reply(200, b"aliases\nemail\nidentity\nscopes\ntoken\n", _TEXT)
         elif rest == "email":
@@ -237,8 +239,7 @@ class MetadataEmulator(BaseEmulator):
             "expires_in": self.token_lifetime - 1,
             "token_type": "Bearer",
         }
-        # The real server sends compact JSON with this content type.
-        handler.reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        handler.reply(200, json.dumps(body).encode(), _JSON)
 
     def _identity(
         self, handler: EmulatorHandler, query: dict[str, str], fault: Token | None
