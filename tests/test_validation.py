@@ -101,8 +101,10 @@ def test_session_name_rejects(name: str) -> None:
         ("", "gcp2aws"),
         ("---", "gcp2aws"),
         ("x" * 100, "x" * 64),
-        ("a-very-long-service-account-name-that-goes-on@project.iam.gserviceaccount.com",
-         "a-very-long-service-account-name-that-goes-on@project.iam.gservi"),
+        (
+            "a-very-long-service-account-name-that-goes-on@project.iam.gserviceaccount.com",
+            "a-very-long-service-account-name-that-goes-on@project.iam.gservi",
+        ),
     ],
 )
 def test_sanitize_session_name(raw: str, expected: str) -> None:
@@ -156,8 +158,10 @@ def test_region() -> None:
 
 
 def test_session_policy_is_compacted() -> None:
-    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
-                                                   "Resource": "*"}]}
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
     compact = validation.session_policy(json.dumps(doc, indent=4))
     assert " " not in compact
     assert json.loads(compact) == doc
