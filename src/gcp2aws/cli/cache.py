@@ -1,0 +1,66 @@
+"""``gcp2aws cache``: show where cached credentials live, list them, or clear them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from gcp2aws.cli.common import add_options, load_settings, write_stdout
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "cache",
+        help="show, list or clear the credential cache",
+        description="Cached credentials are 0600 files in a 0700 directory owned by you. "
+        "Clearing them is always safe: the next command exchanges a fresh token.",
+    )
+    parser.add_argument("action", choices=("dir", "list", "clear"), help="what to do")
+    add_options(parser, ("cache_dir", "debug"))
+    parser.set_defaults(func=run)
+
+
+def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from gcp2aws.cache import CredentialCache, decode_entry
+
+    settings = load_settings(ns, environ)
+    cache = CredentialCache(settings.cache_dir)
+    if ns.action == "dir":
+        write_stdout(cache.directory + "\n")
+        return 0
+    if ns.action == "clear":
+        removed = cache.clear()
+        sys.stderr.write(
+            f"gcp2aws: removed {removed} cached credential set(s) from {cache.directory}\n"
+        )
+        return 0
+    import os
+
+    now = time.time()
+    lines = []
+    try:
+        names = sorted(n for n in os.listdir(cache.directory) if n.endswith(".cred"))
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        with open(os.path.join(cache.directory, name), "rb") as fh:
+            entry = decode_entry(fh.read())
+        if entry is None:
+            lines.append(f"{name}  unreadable (will be replaced)")
+            continue
+        role = next(
+            (
+                ln[len("opt.role_arn=") :]
+                for ln in entry.key.splitlines()
+                if ln.startswith("opt.role_arn=")
+            ),
+            "-",
+        )
+        left = int(entry.remaining(now))
+        state = f"expires in {left // 60} min" if left > 0 else "expired"
+        lines.append(f"{name}  {role}  {state}")
+    write_stdout("".join(line + "\n" for line in lines))
+    return 0
