@@ -1,0 +1,82 @@
+"""The service-account key file source: an ID token from a ``service_account`` JSON key.
+
+google-auth signs a JWT-bearer assertion with the key and trades it at the key's token_uri
+for an ID token. In such tokens ``azp`` is the service account's email, not its numeric ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gcp2aws import envvars
+from gcp2aws.errors import ConfigError
+from gcp2aws.idtoken import gauth
+from gcp2aws.idtoken.jwt import decode_unverified
+from gcp2aws.models import IdToken
+from gcp2aws.retry import Deadline
+
+NAME = "service-account-key"
+TYPE = "service_account"
+
+
+class ServiceAccountKeySource:
+    """ID tokens signed for the service account whose key file is at ``path``."""
+
+    name = NAME
+
+    def __init__(self, path: str, info: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.info = dict(info)
+        self.environ = environ
+        self.email = str(info.get("client_email", ""))
+
+    def describe(self) -> str:
+        return f"service-account key {self.path} ({self.email or 'no client_email'})"
+
+    def fetch(self, audience: str, deadline: Deadline) -> IdToken:
+        from google.auth import exceptions
+        from google.oauth2 import service_account
+
+        info = dict(self.info)
+        token_uri = self.environ.get(envvars.OAUTH_TOKEN_URI)
+        if token_uri:
+            info["token_uri"] = token_uri
+        try:
+            creds = service_account.IDTokenCredentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, target_audience=audience
+            )
+        except (exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"{NAME}: {self.path} is not a usable service-account key ({type(exc).__name__})",
+                hint="Download a new JSON key, or use --impersonate-service-account instead",
+            ) from exc
+        pool = gauth.DeadlinePool(deadline, self.environ)
+        try:
+            gauth.refresh(creds, pool, source=NAME, what=f"ID token for {self.email}")
+        finally:
+            pool.close()
+        return decode_unverified(str(creds.token or ""), source=f"{NAME} ({self.email})")
+
+
+def from_file(path: str, environ: Mapping[str, str]) -> ServiceAccountKeySource:
+    """The source for a key file; ConfigError when the file is another type of credentials."""
+    info = gauth.read_info(path, source=NAME)
+    if info["type"] != TYPE:
+        raise ConfigError(
+            f"{NAME}: credentials file {path} is of type {info['type']}, not {TYPE}",
+            hint=hint_for_type(str(info["type"])),
+        )
+    return ServiceAccountKeySource(path, info, environ)
+
+
+def hint_for_type(kind: str) -> str:
+    """What to do with a credentials file of ``kind`` when an ID token is needed."""
+    if kind in ("authorized_user", "external_account", "external_account_authorized_user"):
+        return (
+            f"{kind} credentials cannot mint ID tokens for an arbitrary audience: pass "
+            "--impersonate-service-account EMAIL to mint them as a service account"
+        )
+    if kind == "impersonated_service_account":
+        return "Use --token-source adc-impersonated (or auto) for this file"
+    return "Use a service_account key file, or --impersonate-service-account EMAIL"
