@@ -236,7 +236,25 @@ def test_yaml_and_hcl_round_trip_any_text(value: str) -> None:
     policy = tricky_policy(value)
     doc = yaml.safe_load(render(policy, "cloudformation"))
     assert doc["Resources"]["Role"]["Properties"]["AssumeRolePolicyDocument"] == policy
-    assert parse_terraform(render(policy, "terraform"))[1] == policy
+    if _python_hcl2_reads(value):
+        assert parse_terraform(render(policy, "terraform"))[1] == policy
+
+
+def _python_hcl2_reads(value: str) -> bool:
+    """python-hcl2 rejects an escaped $${ or %%{ with no later '}' (Terraform accepts it)."""
+    for marker in ("${", "%{"):
+        start = value.find(marker)
+        while start != -1:
+            if "}" not in value[start:]:
+                return False
+            start = value.find(marker, start + 1)
+    return True
+
+
+@pytest.mark.parametrize(("value", "escaped"), [("${", '"$${"'), ("a %{ b", '"a %%{ b"')])
+def test_terraform_escapes_unclosed_template_markers(value: str, escaped: str) -> None:
+    text = render(tricky_policy(value), "terraform")
+    assert f'"sts:RoleSessionName" = {escaped}' in text
 
 
 # --- aws-cli -----------------------------------------------------------------------------------
