@@ -10,6 +10,7 @@ cannot recurse.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -30,11 +31,20 @@ DENIED_CODES = frozenset({"AccessDenied", "IDPRejectedClaim"})
 TRANSIENT_INVALID_TOKEN = "couldn't retrieve verification key"
 
 
-def resolve_region(role_arn: str, explicit: str | None, session: botocore.session.Session) -> str:
-    """--region, else botocore's (AWS_REGION, AWS_DEFAULT_REGION, profile), else the partition's."""
+def resolve_region(
+    role_arn: str,
+    explicit: str | None,
+    session: botocore.session.Session,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """--region, else AWS_REGION, else botocore's (AWS_DEFAULT_REGION, profile), else the
+    partition's."""
     if explicit:
         return explicit
-    configured = session.get_config_variable("region")
+    # botocore itself reads only AWS_DEFAULT_REGION; AWS_REGION is what the other SDKs and
+    # AWS CLI v2 honour first.
+    environ = os.environ if environ is None else environ
+    configured = environ.get("AWS_REGION") or session.get_config_variable("region")
     if isinstance(configured, str) and configured:
         return configured
     return validation.default_region(role_arn)
@@ -143,6 +153,7 @@ def assume_role_with_web_identity(
 ) -> AwsCredentials:
     """One exchange (botocore retries inside it); raises ``StsError`` / ``StsDeniedError``."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError  # not a BotoCoreError
 
     session = session or new_session()
     region = resolve_region(role_arn, region, session)
@@ -161,7 +172,7 @@ def assume_role_with_web_identity(
     log.debug("STS AssumeRoleWithWebIdentity at %s as %s", endpoint, session_name)
     try:
         response = client.assume_role_with_web_identity(**params)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         raise _classify(exc, token, role_arn, endpoint) from exc
     return credentials_from_response(response, source=token.source)
 
