@@ -1,0 +1,162 @@
+"""``gcp2aws serve``: run the loopback container credentials endpoint until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+from gcp2aws.cli.common import add_options, load_settings, write_stdout
+
+if TYPE_CHECKING:
+    from gcp2aws.server import CredentialServer
+    from gcp2aws.settings import Settings
+
+DESCRIPTION = """\
+Serve temporary AWS credentials to local AWS SDKs and CLIs as a container
+credentials endpoint (the ECS protocol), on loopback only, behind a random
+256-bit bearer token. Credentials are refreshed in the background before they
+expire, through the same on-disk cache and lock as every other command.
+
+Prints the two variables a client needs (or writes them with --env-file):
+  AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:PORT/
+  AWS_CONTAINER_AUTHORIZATION_TOKEN=... (or ..._TOKEN_FILE with --auth-token-file)
+
+Sidecar use: gcp2aws serve --role-arn ARN --port 9911 \\
+                 --auth-token-file /var/run/gcp2aws/auth-token
+GET /healthz answers 200 without authentication and reveals nothing.
+"""
+
+log = logging.getLogger("gcp2aws.server")
+
+
+def register(sub: Any) -> None:
+    from gcp2aws.shellenv import FORMATS
+
+    parser = sub.add_parser(
+        "serve",
+        help="run a loopback credentials endpoint for AWS SDKs (container credentials protocol)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    group = parser.add_argument_group("endpoint")
+    add_endpoint_options(group)
+    group.add_argument(
+        "--auth-token-file",
+        metavar="PATH",
+        help="write the bearer token to PATH (mode 0600, atomically) for clients that use "
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE; the token is then not printed",
+    )
+    group.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="write the client variables to PATH (mode 0600, NAME=value lines) instead of "
+        "printing them",
+    )
+    group.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="sh",
+        dest="env_format",
+        help="format of the printed client variables (default: sh)",
+    )
+    group.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="do not write a JSON access-log line per request to stderr",
+    )
+    add_options(parser)
+    parser.set_defaults(func=run)
+
+
+def add_endpoint_options(group: Any) -> None:
+    """Bind options shared by ``serve`` and ``exec --server``."""
+    group.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: 127.0.0.1; ::1 works too; anything else needs "
+        "--allow-non-loopback)",
+    )
+    group.add_argument("--port", type=int, default=0, help="TCP port (default: 0, any free port)")
+    group.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow binding a non-loopback address (dangerous: the endpoint hands out "
+        "credentials to anyone with the token)",
+    )
+
+
+def start_server(
+    ns: argparse.Namespace,
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    access_log: TextIO | None,
+) -> CredentialServer:
+    """Build and start the endpoint for ``settings``; the first credentials are in on return."""
+    from gcp2aws.provider import CredentialProvider
+    from gcp2aws.server import CredentialServer
+
+    settings.require_role_arn()
+    if not 0 <= ns.port <= 65535:
+        from gcp2aws.errors import UsageError
+
+        raise UsageError(f"invalid port {ns.port}", hint="Pass --port between 0 and 65535")
+    provider = CredentialProvider(settings, environ=environ)
+    server = CredentialServer(
+        provider.get,
+        refresh_window=settings.refresh_window,
+        host=ns.host,
+        port=ns.port,
+        allow_non_loopback=ns.allow_non_loopback,
+        access_log=access_log,
+    )
+    try:
+        return server.start()
+    except OSError as exc:
+        from gcp2aws.errors import ConfigError
+
+        raise ConfigError(
+            f"cannot listen on {ns.host} port {ns.port}: {exc.strerror}",
+            hint="Pick another --port, or 0 for any free port",
+        ) from exc
+
+
+def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from gcp2aws import server_auth, shellenv
+
+    settings = load_settings(ns, environ)
+    log.setLevel(logging.INFO)  # refreshes and lifecycle are worth seeing on a service
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server = start_server(
+            ns, settings, environ, access_log=None if ns.no_access_log else sys.stderr
+        )
+        try:
+            if ns.auth_token_file:
+                # No trailing newline: SDKs send the file's content verbatim.
+                server_auth.write_private_file(ns.auth_token_file, server.auth_token)
+            client = server.client_env(token_file=ns.auth_token_file)
+            if ns.env_file:
+                server_auth.write_private_file(ns.env_file, shellenv.render(client, "dotenv"))
+            else:
+                write_stdout(shellenv.render(client, ns.env_format))
+            log.info("serving credentials for %s on %s", settings.role_arn, server.url)
+            while not stop.wait(3600):
+                pass
+            log.info("shutting down")
+        finally:
+            server.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

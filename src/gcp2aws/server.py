@@ -1,0 +1,384 @@
+"""The container credentials endpoint: a loopback HTTP server with background refresh.
+
+AWS SDKs read ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and send
+``AWS_CONTAINER_AUTHORIZATION_TOKEN`` as the ``Authorization`` header. Requests are answered
+from memory; a background thread refreshes through ``CredentialProvider.get`` (shared disk
+cache and lock) before the refresh window, so no request ever waits on STS once the first set
+is in. Served by the standard library's threaded server: one thread per keep-alive connection
+is plenty for a per-host sidecar, and it adds no dependency (see docs/consumers.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import logging
+import random
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
+
+from gcp2aws import envvars, formats, schedule, server_auth
+from gcp2aws.errors import Gcp2AwsError
+from gcp2aws.models import AwsCredentials
+from gcp2aws.provider import Result
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS_PATH = "/"
+HEALTH_PATH = "/healthz"
+IDLE_TIMEOUT = 60.0  # seconds a kept-alive connection may sit idle before its thread exits
+MAX_BODY = 1 << 16
+MIN_REFRESH_DELAY = 1.0
+SHUTDOWN_GRACE = 2.0  # seconds in-flight requests get to finish on stop()
+
+
+def refresh_delay(
+    creds: AwsCredentials, now: float, window: float, rng: random.Random | None = None
+) -> float:
+    """Seconds until the next refresh: just after the credentials enter the refresh window.
+
+    That is when ``CredentialProvider.get`` stops answering from the cache, so the refresh
+    exchanges once and other processes find the new set on disk (an earlier wake-up would only
+    re-read the cache). A little jitter past that point spreads a fleet of sidecars started
+    together; it stays inside a quarter of the window, so with the default 1200 s window the
+    credentials served never get within botocore's 900 s advisory refresh window. Credentials
+    shorter than the window would be due at once, forever; they are paced at half their life.
+    """
+    left = creds.remaining(now)
+    due = left - window
+    if due > 0:
+        spread = min(0.1 * due, 0.25 * window)
+        return due + 0.05 + (rng.uniform(0.0, spread) if rng is not None else 0.0)
+    return max(MIN_REFRESH_DELAY, left / 2)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128  # 16+ clients connecting at once must not overflow the backlog
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: CredentialServer) -> None:
+        self.app = app
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) we have no use for.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self.connections_lock:
+            sockets = list(self.connections)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Nagle plus a delayed ACK costs ~40 ms per keep-alive request; replies also go in one write.
+    disable_nagle_algorithm = True
+    timeout = IDLE_TIMEOUT
+    server: _HttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+    def do_GET(self) -> None:
+        self.server.app.handle(self)
+
+    def _not_allowed(self) -> None:
+        self.server.app.reply(self, 405, {"Message": "only GET is supported"}, {"Allow": "GET"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The stdlib answers malformed requests with an HTML page; clients expect JSON.
+        self.close_connection = True
+        try:
+            text = message or HTTPStatus(code).phrase
+        except ValueError:
+            text = "error"
+        self.server.app.reply(self, code, {"Message": text}, {"Connection": "close"})
+
+
+class CredentialServer:
+    """Serve one role's credentials to local SDKs until ``stop()``.
+
+    ``get`` is ``CredentialProvider.get`` (or anything returning a ``Result``). ``start()``
+    fetches the first set synchronously (so a broken setup fails before anyone is told the
+    address), then serves and refreshes in daemon threads.
+    """
+
+    def __init__(
+        self,
+        get: Callable[[], Result],
+        *,
+        refresh_window: float,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auth_token: str | None = None,
+        allow_non_loopback: bool = False,
+        access_log: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._get = get
+        self.refresh_window = refresh_window
+        self.host = server_auth.check_bind_address(host, allow_non_loopback=allow_non_loopback)
+        self._port = port
+        self.auth_token = auth_token or server_auth.new_token()
+        self._expected = self.auth_token.encode("ascii")
+        self._access_log = access_log
+        self._log_lock = threading.Lock()
+        self.clock = clock
+        self._httpd: _HttpServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._allowed_hosts: frozenset[str] = frozenset()
+        # (credentials, response body): swapped as one reference, so readers need no lock.
+        self._current: tuple[AwsCredentials, bytes] | None = None
+        self._last_error = ""
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self._rng = random.Random()  # noqa: S311 - jitter only
+        self.refreshes = 0  # successful background refreshes (for tests and benchmarks)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> CredentialServer:
+        self._install(self._get().credentials)
+        self._httpd = _HttpServer((self.host, self._port), self)
+        self._allowed_hosts = server_auth.allowed_hosts(self.host, self.port)
+        for name, target in (("serve", self._serve), ("refresh", self._refresh_loop)):
+            thread = threading.Thread(target=target, name=f"gcp2aws-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _serve(self) -> None:
+        assert self._httpd is not None  # noqa: S101 - set before the thread starts
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (briefly), close every connection."""
+        self._stopping.set()
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while self._busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        httpd.drop_connections()
+        httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=SHUTDOWN_GRACE)
+
+    def __enter__(self) -> CredentialServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "not started"  # noqa: S101
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("0.0.0.0", "::"):  # noqa: S104 - clients on this host use loopback
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}{CREDENTIALS_PATH}"
+
+    def client_env(self, token_file: str | None = None) -> dict[str, str]:
+        """The variables an SDK needs to use this endpoint."""
+        env = {envvars.AWS_CONTAINER_CREDENTIALS_FULL_URI: self.url}
+        if token_file:
+            env[envvars.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE] = token_file
+        else:
+            env[envvars.AWS_CONTAINER_AUTHORIZATION_TOKEN] = self.auth_token
+        return env
+
+    @property
+    def current(self) -> AwsCredentials | None:
+        state = self._current
+        return state[0] if state else None
+
+    # -- refresh ------------------------------------------------------------------------------
+    def _install(self, creds: AwsCredentials) -> None:
+        self._current = (creds, formats.container_endpoint(creds).encode())
+
+    def _refresh_loop(self) -> None:
+        failures = 0
+        while True:
+            state = self._current
+            now = self.clock()
+            if state is None:
+                delay = MIN_REFRESH_DELAY
+            elif failures:
+                delay = schedule.retry_delay(failures, rng=self._rng, until=state[0].remaining(now))
+            else:
+                delay = refresh_delay(state[0], now, self.refresh_window, self._rng)
+            if self._stopping.wait(delay):
+                return
+            try:
+                result = self._get()
+            except Gcp2AwsError as exc:
+                failures += 1
+                self._last_error = exc.one_line()
+                log.warning(
+                    "credential refresh failed (%s); still serving the current set "
+                    "while it is valid",
+                    self._last_error,
+                )
+                continue
+            except Exception as exc:  # keep serving: a bug here must not kill the endpoint
+                failures += 1
+                self._last_error = f"internal error: {type(exc).__name__}"
+                log.warning("credential refresh failed: %s", self._last_error, exc_info=True)
+                continue
+            old = self.current
+            self._install(result.credentials)
+            if result.stale:
+                failures += 1  # the provider already logged why; retry with backoff
+                continue
+            failures = 0
+            self._last_error = ""
+            if old is None or old.access_key_id != result.credentials.access_key_id:
+                self.refreshes += 1
+                log.info(
+                    "credentials refreshed: key %s, expires %s",
+                    result.credentials.redacted_key_id(),
+                    formats.rfc3339(result.credentials.expiration),
+                )
+
+    # -- requests -----------------------------------------------------------------------------
+    def handle(self, req: _Handler) -> None:
+        started = time.perf_counter()
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            status, key = self._respond(req)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+        if self._access_log is not None:
+            self._log_access(req, status, key, started)
+
+    def _respond(self, req: _Handler) -> tuple[int, str]:
+        length = req.headers.get("Content-Length")
+        if length:
+            # A body on GET is pointless but legal; drain it so keep-alive framing holds.
+            if not length.isdigit() or int(length) > MAX_BODY:
+                return self.reply(
+                    req, 413, {"Message": "request body too large"}, {"Connection": "close"}
+                ), ""
+            req.rfile.read(int(length))
+        path = req.path.split("?", 1)[0]
+        if path == HEALTH_PATH:
+            # No auth and no Host check: it says only that the process is up.
+            return self.reply(req, 200, {"status": "ok"}), ""
+        host = (req.headers.get("Host") or "").lower()
+        if host not in self._allowed_hosts or req.headers.get("Origin") is not None:
+            return self.reply(
+                req,
+                403,
+                {
+                    "Message": "forbidden: Host must be a loopback "
+                    "address (DNS rebinding protection)"
+                },
+            ), ""
+        authorization = req.headers.get("Authorization")
+        if authorization is None:
+            return self.reply(
+                req,
+                401,
+                {"Message": "missing Authorization header: set AWS_CONTAINER_AUTHORIZATION_TOKEN"},
+            ), ""
+        if not server_auth.token_matches(self._expected, authorization):
+            return self.reply(req, 403, {"Message": "invalid authorization token"}), ""
+        if path != CREDENTIALS_PATH:
+            return self.reply(
+                req, 404, {"Message": f"not found; credentials are at {CREDENTIALS_PATH}"}
+            ), ""
+        state = self._current
+        if state is None or state[0].remaining(self.clock()) <= 0:
+            reason = self._last_error or "no credentials yet"
+            return self.reply(req, 503, {"Message": f"no valid credentials: {reason}"}), ""
+        self._send(req, 200, state[1], None)
+        return 200, state[0].redacted_key_id()
+
+    def reply(
+        self, req: _Handler, status: int, doc: dict[str, str], headers: dict[str, str] | None = None
+    ) -> int:
+        self._send(req, status, json.dumps(doc).encode(), headers)
+        return status
+
+    def _send(
+        self, req: _Handler, status: int, body: bytes, headers: dict[str, str] | None
+    ) -> None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        lines = [
+            f"HTTP/1.1 {status} {phrase}",
+            "Server: gcp2aws",
+            f"Date: {email.utils.formatdate(usegmt=True)}",
+            "Content-Type: application/json",
+            "Cache-Control: no-store",
+            f"Content-Length: {len(body)}",
+        ]
+        for name, value in (headers or {}).items():
+            lines.append(f"{name}: {value}")
+            if name == "Connection" and value == "close":
+                req.close_connection = True
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            req.wfile.write(head + body)  # one write: no Nagle/delayed-ACK stall
+        except OSError:
+            req.close_connection = True
+
+    def _log_access(self, req: _Handler, status: int, key: str, started: float) -> None:
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
+            "event": "request",
+            "remote": req.client_address[0],
+            "method": req.command,
+            "path": (req.path or "").split("?", 1)[0][:200],
+            "status": status,
+            "key": key or None,
+            "ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        line = json.dumps(record) + "\n"
+        assert self._access_log is not None  # noqa: S101 - checked by the caller
+        with self._log_lock:
+            try:
+                self._access_log.write(line)
+                self._access_log.flush()
+            except (OSError, ValueError):
+                pass  # a closed stderr must not break serving
