@@ -21,6 +21,11 @@ from gcp2aws.options import TRUE_WORDS
 # Subcommand modules, in the order `--help` lists them.
 COMMAND_MODULES = (
     "gcp2aws.cli.credentials",
+    "gcp2aws.cli.token",
+    "gcp2aws.cli.env",
+    "gcp2aws.cli.exec_",
+    "gcp2aws.cli.serve",
+    "gcp2aws.cli.cache",
     "gcp2aws.cli.demo",
 )
 
