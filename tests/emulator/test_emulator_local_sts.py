@@ -11,6 +11,7 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from emu_helpers import shared_signer
 
 from gcp2aws.emulator.faults import Status, StsError
 from gcp2aws.emulator.local_sts import LocalSts, sts_error_body
@@ -116,3 +117,33 @@ def test_missing_moto_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(ConfigError) as info:
         LocalSts().start()
     assert "gcp2aws[demo]" in info.value.hint
+
+
+def test_last_token_claims_are_recorded(sts: LocalSts) -> None:
+    token = shared_signer().sign({"aud": "x", "sub": "1"})
+    unsigned(sts).assume_role_with_web_identity(
+        RoleArn=ROLE, RoleSessionName="claims", WebIdentityToken=token
+    )
+    assert sts.last_token_claims == {"aud": "x", "sub": "1"}
+
+
+def test_verifying_sts_checks_signature_issuer_and_expiry() -> None:
+    signer = shared_signer()
+    now = 1_800_000_000
+    good = {"iss": "https://accounts.google.com", "aud": "a", "iat": now, "exp": now + 3600}
+    cases = [
+        (signer.sign(good), None),
+        (signer.sign({**good, "exp": now - 1}), "ExpiredTokenException"),
+        (signer.sign({**good, "iss": "https://evil.example"}), "InvalidIdentityToken"),
+        (TOKEN, "InvalidIdentityToken"),
+    ]
+    with LocalSts(verify_with=signer, clock=lambda: now) as sts:
+        for token, code in cases:
+            call = unsigned(sts).assume_role_with_web_identity
+            if code is None:
+                assert call(RoleArn=ROLE, RoleSessionName="ok", WebIdentityToken=token)
+                continue
+            with pytest.raises(ClientError) as info:
+                call(RoleArn=ROLE, RoleSessionName="bad", WebIdentityToken=token)
+            assert info.value.response["Error"]["Code"] == code
+        assert sts.assume_calls == 4

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import http.client
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
 from gcp2aws.emulator._server import BaseEmulator, EmulatorHandler
 from gcp2aws.emulator.faults import Fault, StsError
+from gcp2aws.emulator.signer import Signer, split_jwt
 from gcp2aws.errors import ConfigError
 
 # Headers that describe one hop, not the message: the proxy sets its own.
@@ -48,11 +51,28 @@ class LocalSts(BaseEmulator):
 
     server_header: ClassVar[str] = "AmazonSTS-emulator"
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timeout: float = 30.0,
+        verify_with: Signer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Create (not start) the local STS.
+
+        With ``verify_with`` (e.g. ``metadata.signer``), AssumeRoleWithWebIdentity first checks
+        the token like STS would: RS256 signature by that key, ``iss`` accounts.google.com and
+        ``exp`` in the future, answering InvalidIdentityToken / ExpiredTokenException otherwise.
+        """
         super().__init__(host=host, port=port)
         self._moto: Any = None
         self._moto_address: tuple[str, int] | None = None
         self._timeout = timeout
+        self._verify_with = verify_with
+        self._clock = clock
+        self._last_claims: dict[str, Any] | None = None
 
     def start(self) -> LocalSts:
         """Start moto on a free loopback port, then the proxy; returns self."""
@@ -94,6 +114,32 @@ class LocalSts(BaseEmulator):
         """AssumeRoleWithWebIdentity requests seen (faulted ones included)."""
         return self.calls["AssumeRoleWithWebIdentity"]
 
+    @property
+    def last_token_claims(self) -> dict[str, Any] | None:
+        """Claims of the latest WebIdentityToken received (decoded, not verified)."""
+        with self._lock:
+            return self._last_claims
+
+    def _check_token(self, token: str) -> StsError | None:
+        try:
+            _, claims, _, _ = split_jwt(token)
+        except (ValueError, UnicodeDecodeError):
+            claims = None
+        with self._lock:
+            self._last_claims = claims
+        if self._verify_with is None:
+            return None
+        try:
+            claims = self._verify_with.verify(token)
+        except (ValueError, UnicodeDecodeError):
+            return StsError("InvalidIdentityToken", "The web identity token signature is invalid")
+        if claims.get("iss") not in ("https://accounts.google.com", "accounts.google.com"):
+            return StsError("InvalidIdentityToken", "The token issuer is not accounts.google.com")
+        exp = claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp <= self._clock():
+            return StsError("ExpiredTokenException", "Token expired: the token exp is in the past")
+        return None
+
     def base_headers(self) -> dict[str, str]:
         return {"x-amzn-RequestId": str(uuid.uuid4())}
 
@@ -106,6 +152,8 @@ class LocalSts(BaseEmulator):
         action = fields.get("Action", "")
         self.count(action or parts.path)
         fault = self.faults.take(action)
+        if fault is None and action == "AssumeRoleWithWebIdentity":
+            fault = self._check_token(fields.get("WebIdentityToken", ""))
         if isinstance(fault, StsError):
             doc = sts_error_body(fault.code, fault.message, type_=fault.type)
             handler.reply(fault.status, doc, {"Content-Type": "text/xml"})
