@@ -1,0 +1,71 @@
+"""``gcp2aws doctor``: a PASS/WARN/FAIL checklist with the fix for each failure."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from gcp2aws.cli.common import ALL_OPTIONS, add_options, write_stdout
+from gcp2aws.errors import ExitCode
+
+DESCRIPTION = """\
+Check everything between this workload and a working `aws sts get-caller-identity`:
+versions, the AWS profile, which token source applies (and why the others do not),
+the metadata server, the token's claims and expiry, clock skew, the cache directory,
+the STS endpoint, and the exchange itself. On AccessDenied it evaluates the role's
+trust policy (from --trust-policy FILE, or iam:GetRole when your AWS credentials
+allow) against the token and names the statement and condition that fail.
+
+Without --role-arn, the flags of the profile's `gcp2aws credentials` line are used.
+Exit code 0 when nothing fails, 9 otherwise.
+"""
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "doctor",
+        help="diagnose the setup and explain an AccessDenied",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_options(parser, ALL_OPTIONS)
+    parser.add_argument("--profile", help="AWS profile to check (default: AWS_PROFILE or default)")
+    parser.add_argument("--trust-policy", metavar="FILE", help="the role's trust policy JSON")
+    parser.add_argument(
+        "--source-ip", metavar="IP", help="the address STS sees, for aws:SourceIp conditions"
+    )
+    parser.add_argument(
+        "--no-iam", action="store_true", help="never call iam:GetRole to read the trust policy"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable results")
+    parser.set_defaults(func=run)
+
+
+def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from gcp2aws import settings as settings_mod
+    from gcp2aws.doctor import Doctor, render_json, render_text, settings_from_profile
+    from gcp2aws.options import OPTIONS
+
+    known = {dest for dest, *_ in OPTIONS}
+    cli: dict[str, str | bool | None] = {k: v for k, v in vars(ns).items() if k in known}
+    origin = "flags"
+    if not cli.get("role_arn") and not environ.get("GCP2AWS_ROLE_ARN"):
+        from_profile, origin = settings_from_profile(environ, ns.profile)
+        # Flags given on this command line still win over the profile's.
+        cli = {**from_profile, **{k: v for k, v in cli.items() if v not in (None, False)}}
+    settings = settings_mod.load(cli, environ)
+    doctor = Doctor(
+        settings,
+        environ,
+        trust_policy_file=ns.trust_policy,
+        source_ip=ns.source_ip,
+        profile=ns.profile,
+        fetch_role_policy=not ns.no_iam,
+    )
+    checks = doctor.run()
+    if not ns.json and origin != "flags":
+        sys.stderr.write(f"gcp2aws: checking the settings of {origin}\n")
+    write_stdout(render_json(checks) if ns.json else render_text(checks))
+    return int(ExitCode.OK if doctor.ok else ExitCode.CHECK_FAILED)

@@ -1,0 +1,146 @@
+"""``gcp2aws init``: write or update an AWS profile that runs gcp2aws, then verify it works."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from gcp2aws.cli.common import ALL_OPTIONS, add_options, load_settings, write_stdout
+from gcp2aws.errors import Gcp2AwsError, UsageError
+
+DESCRIPTION = """\
+Write (or update) a profile in AWS_CONFIG_FILE (default ~/.aws/config) whose
+credential_process runs this gcp2aws with the flags given here, then verify it:
+exchange a token and call STS GetCallerIdentity with the new credentials. Every
+byte outside that profile is kept; a .bak copy is written first; running it twice
+changes nothing the second time. If verification fails, the doctor runs.
+"""
+# Flags that describe the exchange and so belong on the credential_process line.
+PASSED_THROUGH = tuple(d for d in ALL_OPTIONS if d not in ("debug", "no_cache", "timeout"))
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "init",
+        help="write the AWS profile and verify it",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_options(parser, ALL_OPTIONS)
+    parser.add_argument("--profile", default="default", help="profile name (default: default)")
+    parser.add_argument(
+        "--yes", "-y", action="store_true", help="overwrite a differing profile without asking"
+    )
+    parser.add_argument(
+        "--print",
+        dest="print_only",
+        action="store_true",
+        help="show the lines it would write and change nothing",
+    )
+    parser.add_argument(
+        "--no-verify", action="store_true", help="do not run the exchange after writing"
+    )
+    parser.set_defaults(func=run)
+
+
+def executable() -> list[str]:
+    """The absolute command that runs this installation of gcp2aws."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "gcp2aws" and os.path.isfile(argv0):
+        return [os.path.abspath(argv0)]
+    found = shutil.which("gcp2aws")
+    if found and os.path.dirname(os.path.abspath(found)) == os.path.dirname(sys.executable):
+        return [os.path.abspath(found)]
+    return [os.path.abspath(sys.executable), "-m", "gcp2aws"]
+
+
+def profile_lines(ns: argparse.Namespace) -> dict[str, str]:
+    from gcp2aws import awsconfig, options
+
+    args = ["credentials"]
+    for dest, flag, _env, takes_value, _help in options.OPTIONS:
+        value = getattr(ns, dest, None)
+        if dest not in PASSED_THROUGH or value in (None, False):
+            continue
+        args.extend([flag, value] if takes_value else [flag])
+    exe = executable()
+    lines = {"credential_process": awsconfig.credential_process_command(exe[0], exe[1:] + args)}
+    if ns.region:
+        lines["region"] = ns.region
+    return lines
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from gcp2aws import awsconfig
+
+    settings = load_settings(ns, environ)  # validates every flag before touching the file
+    settings.require_role_arn()
+    header = awsconfig.section_header(ns.profile)
+    lines = profile_lines(ns)
+    if ns.print_only:
+        write_stdout(header + "\n" + "".join(f"{k} = {v}\n" for k, v in lines.items()))
+        return 0
+    path = awsconfig.config_path(environ)
+    text = awsconfig.read_config(path)
+    changes = awsconfig.diff_profile(text, ns.profile, lines)
+    existing = awsconfig.find_profile(text, ns.profile) is not None
+    if not changes:
+        sys.stderr.write(f"gcp2aws: {header} in {path} is already up to date\n")
+    else:
+        if existing and not ns.yes:
+            shown = ", ".join(key for key, _old, _new in changes)
+            if not _confirm(f"{header} in {path} differs ({shown}). Overwrite?"):
+                raise UsageError(
+                    f"{header} in {path} exists with different settings ({shown})",
+                    hint="Pass --yes to overwrite it, or --print to see the lines",
+                )
+        backup = awsconfig.write_config(path, awsconfig.upsert_profile(text, ns.profile, lines))
+        note = f" (previous version in {awsconfig.backup_path(path)})" if backup and text else ""
+        sys.stderr.write(f"gcp2aws: wrote {header} to {path}{note}\n")
+    if ns.no_verify:
+        return 0
+    return verify(ns, environ)
+
+
+def verify(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Exchange, then GetCallerIdentity signed with the new credentials; doctor on failure."""
+    from gcp2aws import sts
+    from gcp2aws.doctor import Doctor, render_text
+    from gcp2aws.provider import CredentialProvider
+
+    settings = load_settings(ns, environ)
+    try:
+        creds = CredentialProvider(settings, environ=environ).get().credentials
+        session = sts.new_session()
+        role_arn = settings.require_role_arn()
+        region = sts.resolve_region(role_arn, settings.region, session)
+        client: Any = session.create_client(
+            "sts",
+            region_name=region,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+        )
+        arn = client.get_caller_identity()["Arn"]
+    except Gcp2AwsError as exc:
+        sys.stderr.write(f"gcp2aws: verification failed: {exc.one_line()}\n")
+        sys.stderr.write("gcp2aws: running the doctor:\n")
+        doctor = Doctor(settings, environ, profile=ns.profile)
+        sys.stderr.write(render_text(doctor.run()))
+        return int(exc.exit_code)
+    sys.stderr.write("gcp2aws: verified with STS GetCallerIdentity\n")
+    profile = "" if ns.profile == "default" else f" --profile {ns.profile}"
+    write_stdout(f"{arn}\nTry: aws sts get-caller-identity{profile}\n")
+    return 0

@@ -1,0 +1,462 @@
+"""`gcp2aws doctor`: a checklist from the Python version to the exchange, with the fix for each.
+
+On AccessDenied it evaluates the role's trust policy locally against the token's claims, with
+AWS's Google key mapping, and names the exact statement and condition that fails.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from gcp2aws import awsconfig, sts, validation
+from gcp2aws._version import __version__
+from gcp2aws.cache import CredentialCache
+from gcp2aws.errors import Gcp2AwsError, StsDeniedError, TokenInvalidError
+from gcp2aws.idtoken import chain, metadata
+from gcp2aws.idtoken.base import TokenSource, default_session_name
+from gcp2aws.models import IdToken
+from gcp2aws.provider import CredentialProvider
+from gcp2aws.retry import Deadline
+from gcp2aws.settings import Settings
+from gcp2aws.trustpolicy import RequestContext, evaluate
+
+PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+MAX_SKEW = 300  # seconds: beyond this, STS may judge the token not yet valid or expired
+
+WHY_NOT = {
+    "command": "no --token-command",
+    "file": "no --token-file",
+    "impersonate": "no --impersonate-service-account",
+    "service-account-key": "no --credentials-file and GOOGLE_APPLICATION_CREDENTIALS is unset",
+    "adc-impersonated": "no --credentials-file and GOOGLE_APPLICATION_CREDENTIALS is unset",
+    "metadata": "no metadata server answered (GCE_METADATA_HOST unset, not Google hardware, "
+    "nothing at GCE_METADATA_IP)",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Doctor:
+    """Runs the checks in order; later checks use what earlier ones found."""
+
+    settings: Settings
+    environ: Mapping[str, str]
+    trust_policy_file: str | None = None
+    source_ip: str | None = None
+    profile: str | None = None
+    clock: Callable[[], float] = time.time
+    fetch_role_policy: bool = True
+
+    def __post_init__(self) -> None:
+        self.checks: list[Check] = []
+        self.token: IdToken | None = None
+        self.source: TokenSource | None = None
+
+    def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
+        self.checks.append(Check(name, status, " ".join(detail.split()), " ".join(fix.split())))
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    # -- the checklist ------------------------------------------------------------------------
+    def run(self) -> list[Check]:
+        self.check_versions()
+        self.check_profile()
+        self.check_sources()
+        self.check_metadata()
+        self.check_token()
+        self.check_cache()
+        region = self.check_endpoint()
+        self.check_exchange(region)
+        return self.checks
+
+    def check_versions(self) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        parts = [f"Python {platform.python_version()}", f"gcp2aws {__version__}"]
+        for dist in ("botocore", "google-auth"):
+            try:
+                parts.append(f"{dist} {version(dist)}")
+            except PackageNotFoundError:
+                parts.append(f"{dist} missing")
+        missing = [p for p in parts if p.endswith("missing")]
+        self.add(
+            "versions",
+            FAIL if missing else PASS,
+            ", ".join(parts),
+            "Reinstall: pip install --force-reinstall gcp2aws" if missing else "",
+        )
+
+    def check_profile(self) -> None:
+        path = awsconfig.config_path(self.environ)
+        name = self.profile or self.environ.get("AWS_PROFILE") or "default"
+        try:
+            text = awsconfig.read_config(path)
+        except Gcp2AwsError as exc:
+            self.add("aws config", WARN, f"{path}: {exc.one_line()}")
+            return
+        if not text:
+            self.add(
+                "aws config",
+                WARN,
+                f"{path} does not exist",
+                "Run `gcp2aws init --role-arn ARN` to write a profile",
+            )
+            return
+        values = awsconfig.read_profile(text, name)
+        if not values:
+            status = FAIL if self.profile else WARN
+            self.add(
+                "aws config",
+                status,
+                f"profile {name!r} not found in {path}",
+                "Run `gcp2aws init --role-arn ARN --profile NAME`",
+            )
+            return
+        line = values.get("credential_process")
+        if not line:
+            self.add(
+                "aws config",
+                WARN,
+                f"profile {name!r} in {path} has no credential_process",
+                "Run `gcp2aws init --role-arn ARN`",
+            )
+            return
+        try:
+            argv = awsconfig.parse_credential_process(line)
+        except Gcp2AwsError as exc:
+            self.add("aws config", FAIL, f"profile {name!r}: {exc.one_line()}")
+            return
+        exe = argv[0] if argv else ""
+        found = shutil.which(exe)
+        if not found:
+            self.add(
+                "aws config",
+                FAIL,
+                f"profile {name!r}: credential_process runs {exe!r}, which does not exist "
+                "or is not executable",
+                "Use the absolute path from `command -v gcp2aws`, or rerun `gcp2aws init`",
+            )
+            return
+        self.add("aws config", PASS, f"profile {name!r} in {path}: credential_process runs {found}")
+
+    def check_sources(self) -> None:
+        settings = self.settings
+        notes = []
+        chosen: TokenSource | None = None
+        for name, detector in chain.DETECTORS.items():
+            forced = settings.token_source == name
+            if settings.token_source not in ("auto", name):
+                continue
+            try:
+                source = detector(settings, self.environ, forced)
+            except Gcp2AwsError as exc:
+                notes.append(f"{name}: applies but is broken ({exc.one_line()})")
+                self.add("token source", FAIL, "; ".join(notes), exc.hint)
+                return
+            if source is None:
+                notes.append(f"{name}: {WHY_NOT.get(name, 'does not apply')}")
+                continue
+            chosen = source
+            break
+        if chosen is None:
+            try:
+                chosen = chain.select(settings, self.environ)
+            except Gcp2AwsError as exc:
+                self.add("token source", FAIL, exc.message + ". " + "; ".join(notes), exc.hint)
+                return
+        self.source = chosen
+        others = f" (skipped: {'; '.join(notes)})" if notes else ""
+        self.add("token source", PASS, f"{chosen.name}: {chosen.describe()}{others}")
+
+    def check_metadata(self) -> None:
+        host = metadata.metadata_host(self.environ)
+        if self.source is not None and self.source.name != metadata.NAME:
+            self.add("metadata server", SKIP, f"not used (the token source is {self.source.name})")
+            return
+        client = metadata.MetadataClient(host, max_attempts=2, attempt_timeout=2.0)
+        try:
+            reply = client.get("instance/id", Deadline(5.0), what="instance id request")
+        except Gcp2AwsError as exc:
+            self.add("metadata server", FAIL, exc.message, exc.hint)
+            return
+        skew = _date_skew(reply.headers.get("date"), self.clock())
+        detail = f"{host} answered HTTP {reply.status}"
+        if skew is not None and abs(skew) > MAX_SKEW:
+            self.add(
+                "clock",
+                FAIL,
+                f"this machine's clock is {abs(skew):.0f}s "
+                f"{'ahead of' if skew > 0 else 'behind'} the metadata server's Date",
+                "Synchronise the clock (chrony / systemd-timesyncd)",
+            )
+        elif skew is not None:
+            detail += f"; clock skew against its Date header {skew:+.0f}s"
+        self.add("metadata server", PASS if reply.status == 200 else WARN, detail)
+
+    def check_token(self) -> None:
+        if self.source is None:
+            self.add("token", SKIP, "no token source")
+            return
+        provider = CredentialProvider(
+            self.settings, environ=self.environ, clock=self.clock, source=self.source
+        )
+        try:
+            token = provider.fetch_token(Deadline(self.settings.timeout))
+        except TokenInvalidError as exc:
+            self.add("token", FAIL, exc.message, exc.hint)
+            return
+        except Gcp2AwsError as exc:
+            self.add("token", FAIL, exc.message, exc.hint)
+            return
+        self.token = token
+        now = self.clock()
+        exp = token.expires_at or 0
+        self.add(
+            "token",
+            PASS,
+            f"{token.describe()}; expires in {int(exp - now)}s "
+            f"(accounts.google.com:aud <- azp {token.aws_aud!r}, :oaud <- aud "
+            f"{token.aud!r}, :sub <- sub {token.sub!r})",
+        )
+        iat = token.issued_at
+        if iat is not None and iat - now > MAX_SKEW:
+            self.add(
+                "clock",
+                FAIL,
+                f"the token was issued {iat - now:.0f}s in the future by this machine's "
+                "clock: the clock is behind",
+                "Synchronise the clock (chrony / systemd-timesyncd)",
+            )
+
+    def check_cache(self) -> None:
+        cache = CredentialCache(self.settings.cache_dir)
+        reason = cache.unsafe_reason()
+        if reason is None:
+            self.add("cache", PASS, f"{cache.directory} is private to you")
+        elif reason == "it does not exist yet":
+            self.add("cache", PASS, f"{cache.directory} will be created (0700) on first use")
+        else:
+            self.add(
+                "cache",
+                WARN,
+                f"{cache.directory} is refused: {reason}; gcp2aws runs uncached",
+                f"chmod 700 {cache.directory}, or set GCP2AWS_CACHE_DIR",
+            )
+
+    def check_endpoint(self) -> str | None:
+        role_arn = self.settings.role_arn
+        if not role_arn:
+            self.add("sts endpoint", SKIP, "no role ARN (pass --role-arn or use a profile)")
+            return None
+        try:
+            session = sts.new_session()
+            region = sts.resolve_region(role_arn, self.settings.region, session)
+            client = sts.make_client(region, Deadline(5.0), session)
+        except Exception as exc:
+            self.add(
+                "sts endpoint",
+                FAIL,
+                f"cannot configure STS: {type(exc).__name__}: {exc}",
+                "Check AWS_REGION, AWS_ENDPOINT_URL_STS and the profile's settings",
+            )
+            return None
+        self.add("sts endpoint", PASS, f"region {region}, endpoint {client.meta.endpoint_url}")
+        return region
+
+    def check_exchange(self, region: str | None) -> None:
+        role_arn = self.settings.role_arn
+        if not role_arn or self.token is None or region is None:
+            self.add("exchange", SKIP, "needs a role ARN, a token and an STS endpoint")
+            return
+        provider = CredentialProvider(
+            self.settings, environ=self.environ, clock=self.clock, source=_Fixed(self.token)
+        )
+        denied: StsDeniedError | None = None
+        try:
+            creds, _ = provider.exchange(Deadline(self.settings.timeout))
+        except StsDeniedError as exc:
+            denied = exc
+            self.add("exchange", FAIL, exc.message, "See the trust policy check below")
+        except Gcp2AwsError as exc:
+            self.add("exchange", FAIL, exc.message, exc.hint)
+            return
+        else:
+            self.add(
+                "exchange",
+                PASS,
+                f"assumed {creds.assumed_role_arn or role_arn} (key {creds.redacted_key_id()})",
+            )
+        if denied is not None or self.trust_policy_file:
+            self.check_trust_policy(role_arn, denied is not None)
+
+    def check_trust_policy(self, role_arn: str, denied: bool) -> None:
+        assert self.token is not None  # noqa: S101 - check_exchange ran first
+        policy, origin = self._trust_policy(role_arn)
+        if policy is None:
+            wrong_arn = "does not exist" in origin
+            fix = (
+                "Fix --role-arn (aws iam list-roles shows the roles of that account)"
+                if wrong_arn
+                else "Pass --trust-policy FILE (aws iam get-role --role-name NAME "
+                "--query Role.AssumeRolePolicyDocument > FILE)"
+            )
+            self.add("trust policy", FAIL if denied or wrong_arn else WARN, origin, fix)
+            return
+        session_name = self.settings.role_session_name or default_session_name(self.token)
+        context = RequestContext.from_token(
+            self.token, role_session_name=session_name, source_ip=self.source_ip
+        )
+        try:
+            result = evaluate(policy, context)
+        except Gcp2AwsError as exc:
+            self.add("trust policy", FAIL, f"{origin}: {exc.one_line()}")
+            return
+        for warning in result.warnings:
+            self.add("trust policy", WARN, warning)
+        if result.allowed and denied:
+            self.add(
+                "trust policy",
+                FAIL,
+                f"{origin} allows this token ({result.summary()}) but STS denied it",
+                "Check the role ARN's account and name, and that this is the role's "
+                "current trust policy",
+            )
+        elif result.allowed:
+            self.add("trust policy", PASS, f"{origin}: {result.summary()}")
+        else:
+            self.add("trust policy", FAIL, f"{origin}: {result.summary()}")
+
+    def _trust_policy(self, role_arn: str) -> tuple[Any, str]:
+        if self.trust_policy_file:
+            path = self.trust_policy_file
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    return fh.read(), f"trust policy from {path}"
+            except OSError as exc:
+                return None, f"cannot read {path}: {exc.strerror}"
+        if not self.fetch_role_policy:
+            return None, "no --trust-policy given"
+        return fetch_role_trust_policy(role_arn)
+
+
+class _Fixed:
+    """A token source that returns the token the doctor already fetched (no second fetch)."""
+
+    name = "doctor"
+    requests_audience = False
+
+    def __init__(self, token: IdToken) -> None:
+        self.token = token
+
+    def describe(self) -> str:
+        return "the token fetched above"
+
+    def fetch(self, audience: str, deadline: Deadline) -> IdToken:
+        return self.token
+
+
+def fetch_role_trust_policy(role_arn: str) -> tuple[Any, str]:
+    """The role's trust policy via iam:GetRole with whatever AWS credentials botocore finds."""
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = botocore.session.Session()
+    try:
+        creds = session.get_credentials()
+    except (BotoCoreError, ClientError) as exc:
+        return None, f"no AWS credentials to call iam:GetRole ({type(exc).__name__})"
+    if creds is None:
+        return None, "no AWS credentials to call iam:GetRole, and no --trust-policy given"
+    name = role_arn.rsplit("/", 1)[-1]
+    region = validation.default_region(role_arn)
+    config = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 2})
+    iam: Any = session.create_client("iam", region_name=region, config=config)
+    who = f"iam:GetRole with {creds.method} credentials"
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchEntity":
+            return None, (
+                f"{who}: role {name!r} does not exist in that account; the role ARN "
+                f"{role_arn} is wrong (check the account ID and the role name)"
+            )
+        return None, f"{who} failed: {code}"
+    except BotoCoreError as exc:
+        return None, f"{who} failed: {type(exc).__name__}"
+    document = role.get("AssumeRolePolicyDocument")
+    if isinstance(document, str):
+        from urllib.parse import unquote
+
+        document = json.loads(unquote(document))
+    return document, f"trust policy of {name} ({who})"
+
+
+def _date_skew(header: str | None, now: float) -> float | None:
+    if not header:
+        return None
+    try:
+        return now - parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def render_text(checks: list[Check]) -> str:
+    lines = []
+    for check in checks:
+        lines.append(f"{check.status:4}  {check.name}: {check.detail}")
+        if check.fix and check.status in (FAIL, WARN):
+            lines.append(f"      fix: {check.fix}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(checks: list[Check]) -> str:
+    ok = all(c.status != FAIL for c in checks)
+    return json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, indent=2) + "\n"
+
+
+def settings_from_profile(
+    environ: Mapping[str, str], profile: str | None
+) -> tuple[dict[str, str | bool | None], str]:
+    """The flags of the profile's ``gcp2aws credentials`` line, so doctor checks what runs.
+
+    Returns ({} , reason) when the profile has no such line.
+    """
+    path = awsconfig.config_path(environ)
+    name = profile or environ.get("AWS_PROFILE") or "default"
+    try:
+        text = awsconfig.read_config(path)
+        line = awsconfig.read_profile(text, name).get("credential_process", "")
+        argv = awsconfig.parse_credential_process(line) if line else []
+    except Gcp2AwsError as exc:
+        return {}, exc.one_line()
+    if "credentials" not in argv:
+        return {}, f"profile {name!r} does not run `gcp2aws credentials`"
+    from gcp2aws.cli.app import build_parser
+
+    rest = argv[argv.index("credentials") :]
+    try:
+        ns = build_parser().parse_args(rest)
+    except SystemExit:
+        return {}, f"profile {name!r}: its gcp2aws flags do not parse"
+    from gcp2aws.options import OPTIONS
+
+    known = {dest for dest, *_ in OPTIONS}
+    return {k: v for k, v in vars(ns).items() if k in known}, f"profile {name!r}"
