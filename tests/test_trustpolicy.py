@@ -510,8 +510,11 @@ operators = st.sampled_from(
 keys = st.sampled_from(
     ["accounts.google.com:aud", "ACCOUNTS.google.com:OAUD", "sts:RoleSessionName", "aws:SourceIp"]
 )
+plausible = st.sampled_from(
+    [UNIQUE_ID, EMAIL, "gcp", "my-vm", "my-*", "*", "?", "true", "false", "10.0.0.0/8", "::/0"]
+)
 condition_values = st.one_of(
-    json_values, st.lists(st.one_of(st.text(max_size=8), st.sampled_from(["10.0.0.0/8", "*"])))
+    plausible, st.lists(plausible | st.text(max_size=4), max_size=3), json_values
 )
 conditions = st.dictionaries(
     operators, st.dictionaries(keys | st.text(max_size=5), condition_values, max_size=3)
@@ -522,22 +525,40 @@ principals = st.one_of(
     st.dictionaries(st.sampled_from(["AWS", "Federated", "Service", "Bad"]), json_values),
     json_values,
 )
-statements = st.fixed_dictionaries(
+actions = st.sampled_from([ACTION, "sts:*", "*", [ACTION], "sts:AssumeRole"])
+# Well-formed statements reach the evaluation logic; free-form ones exercise the parser.
+valid_statements = st.fixed_dictionaries(
+    {
+        "Effect": st.sampled_from(["Allow", "Allow", "Deny"]),
+        "Principal": st.sampled_from(["*", GOOGLE, GOOGLE, {"AWS": "*"}]),
+        "Action": actions,
+    },
+    optional={"Sid": st.text(max_size=5), "Condition": conditions},
+)
+free_statements = st.fixed_dictionaries(
     {},
     optional={
         "Sid": st.one_of(st.text(max_size=5), json_values),
         "Effect": st.sampled_from(["Allow", "Deny", "allow", 1]),
         "Principal": principals,
         "NotPrincipal": principals,
-        "Action": st.one_of(st.sampled_from([ACTION, "sts:*", "*", [ACTION]]), json_values),
+        "Action": st.one_of(actions, json_values),
         "NotAction": st.one_of(st.sampled_from(["sts:AssumeRole", "*"]), json_values),
         "Condition": st.one_of(conditions, json_values),
         "Resource": json_values,
     },
 )
+statements = valid_statements | free_statements
 policies = st.one_of(
     st.fixed_dictionaries(
-        {"Statement": st.one_of(st.lists(statements, max_size=3), statements, json_values)},
+        {
+            "Statement": st.one_of(
+                st.lists(valid_statements, max_size=3),
+                st.lists(statements, max_size=3),
+                statements,
+                json_values,
+            )
+        },
         optional={"Version": st.one_of(st.just("2012-10-17"), json_values)},
     ),
     json_values,
@@ -620,3 +641,10 @@ def test_documented_gce_policy_allows_a_gce_token() -> None:
     )
     assert evaluate(document, documented).allowed
     assert not evaluate(document, gce_context()).allowed  # aud "gcp" is not sts.amazonaws.com
+
+
+@pytest.mark.parametrize("key", ["accounts.google.com:oaud", "accounts.google.com:aud", "k"])
+def test_empty_value_list_never_matches_and_explains(key: str) -> None:
+    result = evaluate(policy(statement({"StringEquals": {key: []}})), gce_context())
+    assert not result.allowed
+    assert "wants no value" in result.summary()

@@ -24,6 +24,8 @@ _OIDC_ARN_RE = re.compile(r"arn:[\w-]+:iam::\d*:oidc-provider/(.+)")
 
 def quote_values(values: Sequence[str]) -> str:
     """'a' for one value, "one of 'a', 'b'" for several."""
+    if not values:
+        return "no value"
     quoted = ", ".join(repr(v) for v in values)
     return quoted if len(values) == 1 else f"one of {quoted}"
 
@@ -129,7 +131,7 @@ def _oaud_note(wanted: Sequence[str], actual: Sequence[str] | None, context: Req
     misplaced = [w for w in wanted if w in azp]
     if misplaced:
         return f"{note} {misplaced[0]!r} is the token's azp: it belongs under {AUD_KEY}."
-    if actual:
+    if actual and wanted:
         return (
             f"{note} Request the audience {wanted[0]!r} (--audience), or put {actual[0]!r} in "
             "the policy."
