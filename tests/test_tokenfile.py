@@ -176,11 +176,12 @@ def test_failed_refresh_leaves_the_good_file_and_retries(tmp_path: Path) -> None
     w = Watcher(flaky, str(path), clock=ft.clock, wait=ft.wait, report=lines.append)
     w.run(max_refreshes=1)
     assert calls[0] == 4
-    assert [line for line in lines if "refresh failed" in line][0].endswith("s")
+    assert next(line for line in lines if "refresh failed" in line).endswith("s")
     assert sum("refresh failed" in line for line in lines) == 3
     assert "the file stays valid for" in lines[0]
     # backoff: short, growing, never zero
-    assert 0.5 <= ft.waits[0] <= 1.0 and ft.waits[2] > ft.waits[0] / 2
+    assert 0.5 <= ft.waits[0] <= 1.0
+    assert ft.waits[2] > ft.waits[0] / 2
     assert path.read_text() != good.raw  # replaced once a fresh token came
 
 
