@@ -218,7 +218,7 @@ def _load(policy: Mapping[str, Any] | str) -> Mapping[str, Any]:
 
         try:
             policy = json.loads(policy)
-        except ValueError as exc:  # JSONDecodeError, and RecursionError's cousin for bad input
+        except ValueError as exc:  # JSONDecodeError, or a bad unicode escape
             raise ConfigError(
                 f"The trust policy is not valid JSON: {exc}",
                 hint="Check the document with `python -m json.tool`",
