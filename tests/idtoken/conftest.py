@@ -1,0 +1,27 @@
+"""Fixtures for token-source tests: the Google APIs emulator and credentials files on disk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gcp2aws.emulator.google_apis import GoogleApisEmulator
+
+TARGET = "aws-access@demo-project.iam.gserviceaccount.com"
+USER = "alice@example.com"
+
+
+@pytest.fixture
+def google_apis() -> Iterator[GoogleApisEmulator]:
+    with GoogleApisEmulator() as apis:
+        apis.add_service_account_identity(TARGET)
+        yield apis
+
+
+def write_json(path: Path, doc: Any) -> str:
+    path.write_text(json.dumps(doc))
+    return str(path)
