@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "gcp2aws.cli.doctor",
     "gcp2aws.cli.cache",
     "gcp2aws.cli.demo",
+    "gcp2aws.cli.emulator",
 )
 
 log = logging.getLogger("gcp2aws")
@@ -39,7 +40,9 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        # Always "gcp2aws: error:", also from a subcommand's parser (whose prog is
+        # "gcp2aws credentials"): wrappers and tests look for that one prefix.
+        sys.stderr.write(f"gcp2aws: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(ExitCode.USAGE)
 
 
