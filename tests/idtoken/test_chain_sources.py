@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import USER, write_json
+from idtoken_helpers import USER, google_apis_fixture, write_json  # noqa: F401
 
 from gcp2aws.emulator.google_apis import GoogleApisEmulator
 from gcp2aws.emulator.metadata import MetadataEmulator

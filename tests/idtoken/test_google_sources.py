@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import TARGET, USER, write_json
+from idtoken_helpers import TARGET, USER, google_apis_fixture, write_json  # noqa: F401
 
 from gcp2aws.emulator.faults import Status
 from gcp2aws.emulator.google_apis import GoogleApisEmulator

@@ -1,4 +1,7 @@
-"""Fixtures for token-source tests: the Google APIs emulator and credentials files on disk."""
+"""Helpers for token-source tests: the Google APIs emulator fixture, credentials files on disk.
+
+(Not a conftest.py: a second module named ``conftest`` would shadow the top-level one.)
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,8 @@ TARGET = "aws-access@demo-project.iam.gserviceaccount.com"
 USER = "alice@example.com"
 
 
-@pytest.fixture
-def google_apis() -> Iterator[GoogleApisEmulator]:
+@pytest.fixture(name="google_apis")
+def google_apis_fixture() -> Iterator[GoogleApisEmulator]:
     with GoogleApisEmulator() as apis:
         apis.add_service_account_identity(TARGET)
         yield apis
