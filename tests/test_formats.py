@@ -92,7 +92,7 @@ def test_from_credential_process_round_trip() -> None:
     ],
 )
 def test_from_credential_process_rejects(text: bytes) -> None:
-    with pytest.raises(Gcp2AwsError, match="credential_process document|invalid timestamp"):
+    with pytest.raises(Gcp2AwsError, match=r"credential_process document|invalid timestamp"):
         formats.from_credential_process(text)
 
 
