@@ -65,7 +65,7 @@ def test_strict_validation_catches_a_misspelt_field(version: str) -> None:
     from kubernetes_validate import utils
 
     doc = copy.deepcopy(documents(TOKEN_FILE_PATTERN)[0])
-    sidecar(doc["spec"]["template"]["spec"])["restartPolicyy"] = "Always"
+    doc["spec"]["template"]["spec"]["initContainers"][0]["restartPolicyy"] = "Always"
     with pytest.raises(utils.ValidationError):
         utils.validate(doc, version, strict=True)
 
