@@ -98,6 +98,7 @@ def start_server(
     access_log: TextIO | None,
 ) -> CredentialServer:
     """Build and start the endpoint for ``settings``; the first credentials are in on return."""
+    from gcp2aws import sts
     from gcp2aws.provider import CredentialProvider
     from gcp2aws.server import CredentialServer
 
@@ -106,7 +107,9 @@ def start_server(
         from gcp2aws.errors import UsageError
 
         raise UsageError(f"invalid port {ns.port}", hint="Pass --port between 0 and 65535")
-    provider = CredentialProvider(settings, environ=environ)
+    # One botocore session for the server's life: a new one per refresh would re-load the
+    # endpoint and service models every time (slower, and more memory churn).
+    provider = CredentialProvider(settings, environ=environ, botocore_session=sts.new_session())
     server = CredentialServer(
         provider.get,
         refresh_window=settings.refresh_window,
