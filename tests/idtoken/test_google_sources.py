@@ -258,3 +258,17 @@ def test_adc_impersonated_malformed(tmp_path: Path, google_apis: GoogleApisEmula
     path = write_json(tmp_path / "bad.json", {"type": "impersonated_service_account"})
     with pytest.raises(ConfigError, match="lacks service_account_impersonation_url"):
         adc_impersonated.from_file(path, {})
+
+
+def test_impersonate_reuses_a_valid_access_token(
+    tmp_path: Path, google_apis: GoogleApisEmulator
+) -> None:
+    google_apis.grant_token_creator(USER, TARGET)
+    env = base_env(
+        tmp_path, google_apis, GOOGLE_APPLICATION_CREDENTIALS=user_file(tmp_path, google_apis)
+    )
+    source = chain.select(load({"impersonate_service_account": TARGET}, env), env)
+    source.fetch(AUD, Deadline(10))
+    source.fetch("another-audience", Deadline(10))
+    assert google_apis.token_calls == 1  # one refresh-token grant, two ID tokens
+    assert google_apis.id_token_calls == 2

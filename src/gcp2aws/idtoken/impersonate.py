@@ -58,6 +58,8 @@ class GoogleAuthCaller:
         return f"the {self.kind} principal of {self.path}"
 
     def access_token(self, pool: gauth.DeadlinePool, *, source: str) -> str:
+        if self.creds.valid:  # still good (google-auth allows for skew): a watcher reuses it
+            return str(self.creds.token)
         gauth.refresh(self.creds, pool, source=source, what=f"access token from {self.describe()}")
         return str(self.creds.token or "")
 
