@@ -79,10 +79,16 @@ def _settings(
     return loaded
 
 
-def _provider(settings: Settings, environ: Mapping[str, str] | None) -> CredentialProvider:
+def _provider(
+    settings: Settings, environ: Mapping[str, str] | None, *, long_lived: bool = False
+) -> CredentialProvider:
+    from gcp2aws import sts
     from gcp2aws.provider import CredentialProvider
 
-    return CredentialProvider(settings, environ=environ)
+    # A provider that refreshes for hours keeps one botocore session rather than re-loading
+    # the endpoint and service models at every refresh.
+    session = sts.new_session() if long_lived else None
+    return CredentialProvider(settings, environ=environ, botocore_session=session)
 
 
 def credentials(
@@ -197,7 +203,7 @@ def boto3_session(
     if region_name is not None and options.get("region") is None:
         options["region"] = region_name
     settings = _settings(role_arn, environ, **options)
-    provider = _provider(settings, environ)
+    provider = _provider(settings, environ, long_lived=True)
     creds = refreshable_credentials(provider)
 
     class _Gcp2AwsProvider(CredentialProvider):
