@@ -6,6 +6,8 @@ AWS's Google key mapping, and names the exact statement and condition that fails
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import platform
 import shutil
@@ -186,7 +188,12 @@ class Doctor:
 
     def check_metadata(self) -> None:
         host = metadata.metadata_host(self.environ)
-        if self.source is not None and self.source.name != metadata.NAME:
+        if self.source is None:
+            # The token source line already says why the metadata server does not apply;
+            # probing metadata.google.internal off Google Cloud only adds a misleading FAIL.
+            self.add("metadata server", SKIP, "not used (no token source applies)")
+            return
+        if self.source.name != metadata.NAME:
             self.add("metadata server", SKIP, f"not used (the token source is {self.source.name})")
             return
         client = metadata.MetadataClient(host, max_attempts=2, attempt_timeout=2.0)
@@ -452,10 +459,14 @@ def settings_from_profile(
     from gcp2aws.cli.app import build_parser
 
     rest = argv[argv.index("credentials") :]
+    # argparse reports to stderr before exiting; keep its reason for our one line instead.
+    errors = io.StringIO()
     try:
-        ns = build_parser().parse_args(rest)
+        with contextlib.redirect_stderr(errors):
+            ns = build_parser().parse_args(rest)
     except SystemExit:
-        return {}, f"profile {name!r}: its gcp2aws flags do not parse"
+        reason = errors.getvalue().strip().removeprefix("gcp2aws: error: ").split(" (see ")[0]
+        return {}, f"profile {name!r}: its gcp2aws flags do not parse ({reason})"
     from gcp2aws.options import OPTIONS
 
     known = {dest for dest, *_ in OPTIONS}
