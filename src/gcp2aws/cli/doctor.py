@@ -50,11 +50,17 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     known = {dest for dest, *_ in OPTIONS}
     cli: dict[str, str | bool | None] = {k: v for k, v in vars(ns).items() if k in known}
-    origin = "flags"
+    note = ""
     if not cli.get("role_arn") and not environ.get("GCP2AWS_ROLE_ARN"):
         from_profile, origin = settings_from_profile(environ, ns.profile)
         # Flags given on this command line still win over the profile's.
         cli = {**from_profile, **{k: v for k, v in cli.items() if v not in (None, False)}}
+        # Without a usable profile, origin is the reason why not.
+        note = (
+            f"checking the settings of {origin}"
+            if from_profile
+            else f"no --role-arn, and no profile to take it from: {origin}"
+        )
     settings = settings_mod.load(cli, environ)
     doctor = Doctor(
         settings,
@@ -65,7 +71,7 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
         fetch_role_policy=not ns.no_iam,
     )
     checks = doctor.run()
-    if not ns.json and origin != "flags":
-        sys.stderr.write(f"gcp2aws: checking the settings of {origin}\n")
+    if not ns.json and note:
+        sys.stderr.write(f"gcp2aws: {note}\n")
     write_stdout(render_json(checks) if ns.json else render_text(checks))
     return int(ExitCode.OK if doctor.ok else ExitCode.CHECK_FAILED)
