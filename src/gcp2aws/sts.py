@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gcp2aws import validation
 from gcp2aws._version import __version__
-from gcp2aws.errors import StsDeniedError, StsError
+from gcp2aws.errors import DeadlineExceededError, StsDeniedError, StsError
 from gcp2aws.models import AwsCredentials, IdToken
 from gcp2aws.retry import Deadline
 
@@ -152,7 +152,12 @@ def assume_role_with_web_identity(
     session: botocore.session.Session | None = None,
 ) -> AwsCredentials:
     """One exchange (botocore retries inside it); raises ``StsError`` / ``StsDeniedError``."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        ReadTimeoutError,
+    )
     from botocore.parsers import ResponseParserError  # not a BotoCoreError
 
     session = session or new_session()
@@ -173,6 +178,12 @@ def assume_role_with_web_identity(
     try:
         response = client.assume_role_with_web_identity(**params)
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)) and deadline.expired():
+            # A hang that used up the whole budget is a timeout (exit 8), like a hung
+            # metadata server, not an unreachable endpoint.
+            raise DeadlineExceededError(
+                f"STS at {endpoint} did not answer and the {deadline.seconds:g}s budget ran out"
+            ) from exc
         raise _classify(exc, token, role_arn, endpoint) from exc
     return credentials_from_response(response, source=token.source)
 
