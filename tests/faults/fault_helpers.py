@@ -32,6 +32,9 @@ from conftest import ROLE_ARN, assert_clean_failure, gcp2aws_exe
 from gcp2aws.emulator.metadata import MetadataEmulator
 
 RESULTS_ENV = "GCP2AWS_RELIABILITY_OUT"
+# Read once at import: the autouse isolated_env fixture removes every GCP2AWS_* variable
+# before a test runs.
+RESULTS_PATH = os.environ.get(RESULTS_ENV)
 ACTION = "AssumeRoleWithWebIdentity"
 ARGS = ("credentials", "--role-arn", ROLE_ARN)
 SDK_REFRESH_WINDOW = 1200  # gcp2aws's default --refresh-window; above botocore's 900 s
@@ -273,7 +276,7 @@ def recording(group: str, row: Row) -> Iterator[Record]:
 
 
 def _write(rec: Record, status: str) -> None:
-    path = os.environ.get(RESULTS_ENV)
+    path = RESULTS_PATH
     if not path:
         return
     row = rec.row
