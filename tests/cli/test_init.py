@@ -391,3 +391,15 @@ def test_failed_verification_exits_6_with_the_doctor_report(env: Env, local_sts:
     # The profile stays written: fix the trust policy, then `aws ...` works without rerunning.
     view = botocore_view(config_file(env))
     assert shlex.split(view["profile ci"]["credential_process"]) == expected_command()
+
+
+def test_settings_from_gcp2aws_variables_are_written_into_the_profile(env: Env) -> None:
+    # The AWS CLI runs credential_process later, in environments without these variables:
+    # a profile that works only while GCP2AWS_ROLE_ARN is set would break silently.
+    values = env.with_(GCP2AWS_ROLE_ARN=ROLE_ARN, GCP2AWS_AUDIENCE="from-env", GCP2AWS_TIMEOUT="9")
+    proc = run_gcp2aws(["init", "--no-verify", "--profile", "ci", "--region", "eu-west-2"], values)
+    assert proc.returncode == 0, proc.stderr
+    view = botocore_view(config_file(env))["profile ci"]
+    argv = shlex.split(view["credential_process"])
+    assert argv == [*expected_command("--audience", "from-env", "--region", "eu-west-2")]
+    assert view["region"] == "eu-west-2"

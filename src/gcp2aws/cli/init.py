@@ -58,19 +58,23 @@ def executable() -> list[str]:
     return [os.path.abspath(sys.executable), "-m", "gcp2aws"]
 
 
-def profile_lines(ns: argparse.Namespace) -> dict[str, str]:
+def profile_lines(ns: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
     from gcp2aws import awsconfig, options
 
+    # Flags and GCP2AWS_* variables alike: the AWS CLI runs the line later, in environments
+    # that may not have the variables init saw.
+    known = {dest for dest, *_ in options.OPTIONS}
+    raw = options.resolve_raw({k: v for k, v in vars(ns).items() if k in known}, environ)
     args = ["credentials"]
     for dest, flag, _env, takes_value, _help in options.OPTIONS:
-        value = getattr(ns, dest, None)
-        if dest not in PASSED_THROUGH or value in (None, False):
+        value = raw.get(dest)
+        if dest not in PASSED_THROUGH or value is None:
             continue
         args.extend([flag, value] if takes_value else [flag])
     exe = executable()
     lines = {"credential_process": awsconfig.credential_process_command(exe[0], exe[1:] + args)}
-    if ns.region:
-        lines["region"] = ns.region
+    if raw.get("region"):
+        lines["region"] = raw["region"]
     return lines
 
 
@@ -88,7 +92,7 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = load_settings(ns, environ)  # validates every flag before touching the file
     settings.require_role_arn()
     header = awsconfig.section_header(ns.profile)
-    lines = profile_lines(ns)
+    lines = profile_lines(ns, environ)
     if ns.print_only:
         write_stdout(header + "\n" + "".join(f"{k} = {v}\n" for k, v in lines.items()))
         return 0
