@@ -248,12 +248,21 @@ class FileLock:
         self.path = path
         self.timeout = timeout
         self.acquired = False
+        self.error: str | None = None  # why the lock file could not be opened
         self._fd = -1
 
     def __enter__(self) -> FileLock:
         import fcntl
 
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            self._fd = os.open(
+                self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
+        except OSError as exc:
+            # A read-only or full cache directory must not cost the user the credentials:
+            # report not acquired, and the caller goes ahead without single flight.
+            self.error = exc.strerror or type(exc).__name__
+            return self
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:

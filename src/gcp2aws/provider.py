@@ -147,7 +147,11 @@ class CredentialProvider:
             log.debug("cache hit: %s", cache.path_for(key))
             return self._from_entry(entry)
         with cache.lock(key, timeout=self.settings.timeout + 5) as lock:
-            if not lock.acquired:
+            if lock.error is not None:
+                log.warning(
+                    "cannot create cache lock %s (%s); refreshing without it", lock.path, lock.error
+                )
+            elif not lock.acquired:
                 log.warning("cache lock %s is busy; refreshing without it", lock.path)
             entry = cache.read(key) or entry  # another process may have refreshed meanwhile
             if self._fresh(entry):
