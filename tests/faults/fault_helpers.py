@@ -43,7 +43,7 @@ SDK_REFRESH_WINDOW = 1200  # gcp2aws's default --refresh-window; above botocore'
 OK = "ok"
 RETRIED = "ok after retry"
 FROM_CACHE = "ok from cache, warning"
-DEGRADED = "ok uncached, warning"
+DEGRADED = "ok with a warning"
 FAILED = "clean failure"
 OUTCOMES = (OK, RETRIED, FROM_CACHE, DEGRADED, FAILED)
 
