@@ -9,6 +9,7 @@ import shlex
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -403,3 +404,30 @@ def test_settings_from_gcp2aws_variables_are_written_into_the_profile(env: Env) 
     argv = shlex.split(view["credential_process"])
     assert argv == [*expected_command("--audience", "from-env", "--region", "eu-west-2")]
     assert view["region"] == "eu-west-2"
+
+
+def test_failing_get_caller_identity_is_a_clean_error(env: Env, local_sts: object) -> None:
+    # The exchange works but the signed call with the new credentials does not (e.g. STS
+    # disabled in that region for the account): a clean error, not "internal error".
+    refused = StsError("InvalidClientTokenId", "The security token included is invalid.", 403)
+    local_sts.inject(refused, times=5, action="GetCallerIdentity")  # type: ignore[attr-defined]
+    proc = init(env, "--profile", "ci", "--timeout", "5", verify=True)
+    assert proc.returncode == 7, proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert "internal error" not in proc.stderr
+    assert "GetCallerIdentity" in proc.stderr
+    assert "InvalidClientTokenId" in proc.stderr
+
+
+def test_hanging_get_caller_identity_respects_the_timeout(env: Env, local_sts: object) -> None:
+    from gcp2aws.emulator.faults import Hang
+
+    local_sts.inject(Hang(30), times=10, action="GetCallerIdentity")  # type: ignore[attr-defined]
+    started = time.monotonic()
+    proc = init(env, "--profile", "ci", "--timeout", "3", verify=True)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 7, proc.stderr
+    assert "GetCallerIdentity" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert elapsed < 25  # not botocore's default 60 s read timeout times its retries
