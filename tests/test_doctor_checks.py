@@ -492,3 +492,35 @@ def test_settings_from_profile_with_unreadable_file(environ: dict[str, str]) -> 
     values, origin = settings_from_profile(environ, None)
     assert values == {}
     assert origin.startswith(f"cannot read {path}")
+
+
+def test_fetch_role_trust_policy_skips_a_gcp2aws_profile(
+    environ: dict[str, str], tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    # A stand-in "gcp2aws" that records being run: the doctor must not run it.
+    fake = tmp_path / "bin" / "gcp2aws"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    fake.chmod(0o755)
+    write_config(environ, f"[default]\ncredential_process = {fake} credentials\n")
+    document, origin = fetch_role_trust_policy(ROLE_ARN)
+    assert document is None
+    assert "credential_process is gcp2aws itself" in origin
+    assert not marker.exists()
+
+
+def test_fetch_role_trust_policy_uses_another_credential_process(
+    environ: dict[str, str], tmp_path: Path, moto_iam: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    helper = tmp_path / "admin-creds"
+    helper.write_text(
+        '#!/bin/sh\necho \'{"Version": 1, "AccessKeyId": "AKIDADMIN", "SecretAccessKey": "s"}\'\n'
+    )
+    helper.chmod(0o755)
+    write_config(environ, f"[default]\ncredential_process = {helper}\n")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", moto_iam)
+    document, origin = fetch_role_trust_policy("arn:aws:iam::123456789012:role/absent")
+    assert document is None
+    assert "iam:GetRole with custom-process credentials" in origin
+    assert "does not exist" in origin

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import platform
 import shutil
 import time
@@ -385,12 +386,17 @@ def fetch_role_trust_policy(role_arn: str) -> tuple[Any, str]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     session = botocore.session.Session()
+    note = ""
+    if _profile_runs_gcp2aws(session):
+        # Those are the credentials being diagnosed: running them again only repeats the denial.
+        session.get_component("credential_provider").remove("custom-process")
+        note = " (the profile's credential_process is gcp2aws itself)"
     try:
         creds = session.get_credentials()
     except (BotoCoreError, ClientError) as exc:
         return None, f"no AWS credentials to call iam:GetRole ({type(exc).__name__})"
     if creds is None:
-        return None, "no AWS credentials to call iam:GetRole, and no --trust-policy given"
+        return None, f"no AWS credentials to call iam:GetRole{note}, and no --trust-policy given"
     name = role_arn.rsplit("/", 1)[-1]
     region = validation.default_region(role_arn)
     config = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 2})
@@ -414,6 +420,19 @@ def fetch_role_trust_policy(role_arn: str) -> tuple[Any, str]:
 
         document = json.loads(unquote(document))
     return document, f"trust policy of {name} ({who})"
+
+
+def _profile_runs_gcp2aws(session: Any) -> bool:
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        line = session.get_scoped_config().get("credential_process") or ""
+        argv = awsconfig.parse_credential_process(line)
+    except (BotoCoreError, Gcp2AwsError):
+        return False
+    if not argv:
+        return False
+    return os.path.basename(argv[0]) == "gcp2aws" or argv[1:3] == ["-m", "gcp2aws"]
 
 
 def _date_skew(header: str | None, now: float) -> float | None:

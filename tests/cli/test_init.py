@@ -431,3 +431,15 @@ def test_hanging_get_caller_identity_respects_the_timeout(env: Env, local_sts: o
     assert "GetCallerIdentity" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert elapsed < 25  # not botocore's default 60 s read timeout times its retries
+
+
+def test_failed_verification_of_the_default_profile_does_not_rerun_it(
+    env: Env, local_sts: object
+) -> None:
+    # The doctor reads the role with whatever AWS credentials botocore finds; for the default
+    # profile just written those come from gcp2aws itself, which would only be denied again.
+    local_sts.inject(DENIED, times=20, action="AssumeRoleWithWebIdentity")  # type: ignore[attr-defined]
+    proc = init(env, "--timeout", "5", verify=True)
+    assert proc.returncode == 6, proc.stderr
+    assert local_sts.assume_calls == 2  # type: ignore[attr-defined]  # init's, the doctor's
+    assert "the profile's credential_process is gcp2aws itself" in proc.stderr
