@@ -161,6 +161,19 @@ def test_no_role_arn_and_no_profile_skips_the_exchange(env: Env) -> None:
     assert "no role ARN" in one_line(proc, "SKIP", "sts endpoint")
     one_line(proc, "SKIP", "exchange")
     assert "Run `gcp2aws init" in proc.stdout
+    assert proc.stderr == (
+        "gcp2aws: no --role-arn, and no profile to take it from: "
+        "profile 'default' does not run `gcp2aws credentials`\n"
+    )
+
+
+def test_profile_with_unparsable_flags_is_named_once(env: Env) -> None:
+    config = Path(env.values["AWS_CONFIG_FILE"])
+    config.parent.mkdir(mode=0o700)
+    config.write_text("[profile ci]\ncredential_process = gcp2aws credentials --bogus\n")
+    proc = doctor(env.values, "--profile", "ci")
+    assert "gcp2aws: error:" not in proc.stderr
+    assert "its gcp2aws flags do not parse (unrecognized arguments: --bogus)" in proc.stderr
 
 
 # -- onboarding mistakes, one line each --------------------------------------------------------
