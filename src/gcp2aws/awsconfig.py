@@ -291,8 +291,8 @@ def upsert_profile(text: str, profile: str, settings: Mapping[str, str]) -> str:
     if section is None:
         return _append_section(text, lines, header, settings, eol)
 
-    # Rewrite the keys that exist, then add the missing ones after the section's last setting
-    # (re-parsed, since dropping continuation lines may have moved it).
+    # Rewrite the keys that exist, then add the missing ones after the section's last setting.
+    section_keys = {option.key for option in section.options}
     edits: list[tuple[int, int, str]] = []
     for key, value in settings.items():
         for option in section.options:
@@ -307,18 +307,40 @@ def upsert_profile(text: str, profile: str, settings: Mapping[str, str]) -> str:
     for start, end, replacement in sorted(edits, reverse=True):
         text = text[:start] + replacement + text[end:]
 
-    present = {option.key for option in section.options}
-    missing = "".join(
-        f"{key} = {value}{eol}" for key, value in settings.items() if key not in present
-    )
+    missing = [(key, value) for key, value in settings.items() if key not in section_keys]
     if missing:
-        lines = _split_lines(text)
-        section = _find(lines, profile)  # found again: rewriting values keeps the header
-    if missing and section is not None:
-        after = lines[section.options[-1].last_line if section.options else section.line]
-        # A last line without its newline (end of file) gets one before the added lines.
-        text = text[: after.end] + ("" if after.eol else eol) + missing + text[after.end :]
+        text = _insert_missing(text, profile, missing, eol)
     return text
+
+
+def _indent(body: str) -> int:
+    nonspace = _NONSPACE_RE.search(body)
+    return nonspace.start() if nonspace else 0
+
+
+def _insert_missing(text: str, profile: str, missing: list[tuple[str, str]], eol: str) -> str:
+    # Parse again: dropping continuation lines may have moved the section's last setting.
+    lines = _split_lines(text)
+    section = _find(lines, profile)
+    if section is None:  # unreachable: rewriting values never touches the header
+        return text
+    index = section.options[-1].last_line if section.options else section.line
+    after = lines[index]
+    # An added line indented less than the line that follows it would turn that line (an
+    # indented header, say) into a continuation of the added value. The last setting's indent
+    # is safe (the next line was not its continuation); with no setting, copy the next line's.
+    if section.options:
+        indent = _indent(lines[section.options[-1].line].body)
+    else:
+        following = (
+            line.body
+            for line in lines[index + 1 :]
+            if line.body.strip() and not line.body.strip().startswith(_COMMENT_PREFIXES)
+        )
+        indent = _indent(next(following, ""))
+    added = "".join(f"{' ' * indent}{key} = {value}{eol}" for key, value in missing)
+    # A last line without its newline (end of file) gets one before the added lines.
+    return text[: after.end] + ("" if after.eol else eol) + added + text[after.end :]
 
 
 def _append_section(
