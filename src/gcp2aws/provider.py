@@ -35,6 +35,8 @@ STALE_MIN_REMAINING = 300
 # Exchanges tried with a fresh token for identity-side transient errors (botocore retries
 # throttling and 5xx inside each one).
 EXCHANGE_ATTEMPTS = 3
+# Seconds that must be left for another token fetch and exchange to be worth starting.
+MIN_RETRY_BUDGET = 2.0
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,11 @@ class CredentialProvider:
                 if not exc.transient or attempt == EXCHANGE_ATTEMPTS:
                     raise
                 log.debug("STS attempt %d: %s; retrying with a fresh token", attempt, exc.code)
-                if not sleep_within(deadline, next(delays), self.sleep):
+                # Without time for another token and exchange, the STS error is the answer.
+                delay = next(delays)
+                if deadline.remaining() < delay + MIN_RETRY_BUDGET:
                     raise
+                sleep_within(deadline, delay, self.sleep)
                 continue
             log.debug("assumed %s, key %s", creds.assumed_role_arn, creds.redacted_key_id())
             return creds, token

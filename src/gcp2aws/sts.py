@@ -61,11 +61,15 @@ def make_client(region: str, deadline: Deadline, session: botocore.session.Sessi
     from botocore.config import Config
 
     # Spread what is left of the budget over botocore's attempts, so its retries fit in it.
-    per_attempt = max(1.0, deadline.remaining() / BOTOCORE_ATTEMPTS)
+    # botocore's backoff sleeps (up to 1 s, then 2 s) are not clipped to our deadline, so a
+    # short budget gets fewer attempts instead.
+    remaining = deadline.remaining()
+    attempts = BOTOCORE_ATTEMPTS if remaining > 10 else 2 if remaining > 4 else 1
+    per_attempt = max(1.0, remaining / attempts)
     config = Config(
         signature_version=UNSIGNED,
         region_name=region,
-        retries={"mode": "standard", "total_max_attempts": BOTOCORE_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": attempts},
         connect_timeout=min(5.0, per_attempt),
         read_timeout=per_attempt,
         user_agent_extra=f"gcp2aws/{__version__}",
