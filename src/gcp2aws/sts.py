@@ -60,12 +60,12 @@ def make_client(region: str, deadline: Deadline, session: botocore.session.Sessi
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    # Spread what is left of the budget over botocore's attempts, so its retries fit in it.
-    # botocore's backoff sleeps (up to 1 s, then 2 s) are not clipped to our deadline, so a
-    # short budget gets fewer attempts instead.
+    # Spread what is left of the budget over botocore's attempts and its backoff sleeps
+    # (standard mode: up to 1 s, then up to 2 s), which botocore does not clip to our deadline.
     remaining = deadline.remaining()
-    attempts = BOTOCORE_ATTEMPTS if remaining > 10 else 2 if remaining > 4 else 1
-    per_attempt = max(1.0, remaining / attempts)
+    attempts = BOTOCORE_ATTEMPTS if remaining > 8 else 2 if remaining > 3 else 1
+    backoff = {3: 3.0, 2: 1.0}.get(attempts, 0.0)
+    per_attempt = max(1.0, (remaining - backoff) / attempts)
     config = Config(
         signature_version=UNSIGNED,
         region_name=region,
