@@ -135,21 +135,21 @@ def test_key_parts_changes_with_the_aws_config_file(tmp_path: Path) -> None:
     config = tmp_path / "config"
     environ = {envvars.AWS_CONFIG_FILE: str(config)}
     missing = options.key_parts({"role_arn": ROLE}, environ)
-    assert missing["aws_config_stamp"] == "-"
+    assert missing["stamp.aws_config"] == "-"
     config.write_text("[default]\nregion = eu-west-1\n")
     first = options.key_parts({"role_arn": ROLE}, environ)
     config.write_text("[default]\nregion = eu-central-1\n")
     os.utime(config, ns=(1, 1))
     second = options.key_parts({"role_arn": ROLE}, environ)
-    assert first["aws_config_stamp"] != "-"
-    assert first["aws_config_stamp"] != second["aws_config_stamp"]
+    assert first["stamp.aws_config"] != "-"
+    assert first["stamp.aws_config"] != second["stamp.aws_config"]
 
 
 def test_key_parts_defaults_to_home_aws_config(tmp_path: Path) -> None:
     (tmp_path / ".aws").mkdir()
     (tmp_path / ".aws" / "config").write_text("[default]\n")
     parts = options.key_parts({"role_arn": ROLE}, {"HOME": str(tmp_path)})
-    assert parts["aws_config_stamp"] != "-"
+    assert parts["stamp.aws_config"] != "-"
 
 
 def test_cache_dir_resolution(tmp_path: Path) -> None:
@@ -168,3 +168,25 @@ def test_refresh_window() -> None:
     assert options.refresh_window({}) == options.DEFAULT_REFRESH_WINDOW == 1200
     assert options.refresh_window({"refresh_window": "60"}) == 60
     assert options.refresh_window({"refresh_window": "-5"}) == options.DEFAULT_REFRESH_WINDOW
+
+
+def test_key_parts_name_the_configured_source_without_probing(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path)}
+    assert options.key_parts({}, env)["source"] == "ambient"
+    assert options.key_parts({"token_file": "/t"}, env)["source"] == "file"
+    assert options.key_parts({"token_command": "x"}, env)["source"] == "command"
+    impersonate = {"impersonate_service_account": "sa@p.iam.gserviceaccount.com"}
+    assert options.key_parts(impersonate, env)["source"] == "impersonate"
+    assert options.key_parts({"token_source": "metadata"}, env)["source"] == "metadata"
+    with_file = {**env, "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "key.json")}
+    assert options.key_parts({}, with_file)["source"] == "credentials-file"
+
+
+def test_key_parts_change_when_the_key_file_is_replaced(tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    key.write_text('{"type": "service_account"}')
+    env = {"HOME": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    first = options.key_parts({}, env)
+    key.write_text('{"type": "service_account", "client_email": "other@p.iam"}')
+    second = options.key_parts({}, env)
+    assert first["stamp.google_credentials"] != second["stamp.google_credentials"]

@@ -200,24 +200,52 @@ def _file_stamp(path: str) -> str:
     return f"{st.st_mtime_ns}:{st.st_size}"
 
 
+def configured_source(raw: Mapping[str, str], environ: Mapping[str, str]) -> str:
+    """The token source the chain will pick, as far as configuration alone decides it.
+
+    Mirrors the chain's order without probing anything: the explicit flags first, then a
+    credentials file, else "ambient" (gcloud's ADC file or the metadata server).
+    """
+    forced = raw.get("token_source", "auto")
+    if forced != "auto":
+        return forced
+    for dest, name in (
+        ("token_command", "command"),
+        ("token_file", "file"),
+        ("impersonate_service_account", "impersonate"),
+    ):
+        if dest in raw:
+            return name
+    if "credentials_file" in raw or environ.get(envvars.GOOGLE_APPLICATION_CREDENTIALS):
+        return "credentials-file"
+    return "ambient"
+
+
 def key_parts(raw: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
     """Everything that can change the credentials an exchange returns, as plain strings.
 
     Derived from configuration only, never from the network: a cache hit must not probe the
-    metadata server. The AWS config file's stamp is included because a profile's region or
-    endpoint can change there. Switches and cache settings are left out: they do not change
-    the result.
+    metadata server. Files are stamped (mtime, size): a key file replaced at the same path, or
+    an edited profile in the AWS config file, must not be answered from the old entry.
+    Switches and cache settings are left out: they do not change the result.
     """
     skip = ("no_cache", "debug", "cache_dir", "refresh_window", "timeout")
     parts = {f"opt.{k}": v for k, v in raw.items() if k not in skip}
+    parts["source"] = configured_source(raw, environ)
     for name in (*envvars.AWS_ENDPOINT_INPUTS, *envvars.GOOGLE_SOURCE_INPUTS):
         value = environ.get(name)
         if value:
             parts[f"env.{name}"] = value
-    config_file = environ.get(envvars.AWS_CONFIG_FILE) or os.path.join(
-        environ.get("HOME") or os.path.expanduser("~"), ".aws", "config"
+    home = environ.get("HOME") or os.path.expanduser("~")
+    config_file = environ.get(envvars.AWS_CONFIG_FILE) or os.path.join(home, ".aws", "config")
+    parts["stamp.aws_config"] = _file_stamp(config_file)
+    google_file = raw.get("credentials_file") or environ.get(envvars.GOOGLE_APPLICATION_CREDENTIALS)
+    if google_file:
+        parts["stamp.google_credentials"] = _file_stamp(os.path.expanduser(google_file))
+    gcloud_dir = environ.get(envvars.CLOUDSDK_CONFIG) or os.path.join(home, ".config", "gcloud")
+    parts["stamp.gcloud_adc"] = _file_stamp(
+        os.path.join(gcloud_dir, "application_default_credentials.json")
     )
-    parts["aws_config_stamp"] = _file_stamp(config_file)
     return parts
 
 

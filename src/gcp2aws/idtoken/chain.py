@@ -124,21 +124,19 @@ DETECTORS: dict[str, Detector] = {
 }
 
 
-def _well_known(environ: Mapping[str, str]) -> TokenSource | None:
-    """gcloud's ADC file, last: usable if it is a key or an impersonation file."""
+def _well_known(environ: Mapping[str, str]) -> tuple[TokenSource | None, ConfigError | None]:
+    """gcloud's ADC file: a source if it is a key or an impersonation file, else why not.
+
+    google-auth's own order puts this file before the metadata server; user credentials in
+    it cannot mint ID tokens, so for those the metadata server still gets its turn.
+    """
     path = gauth.well_known_adc_file(environ)
     if not os.path.isfile(path):
-        return None
+        return None, None
     try:
-        return _from_credentials_file(path, environ)
+        return _from_credentials_file(path, environ), None
     except ConfigError as exc:
-        raise NoTokenSourceError(
-            f"not on Google Cloud, and the gcloud credentials in {path} cannot mint ID tokens "
-            "for an arbitrary audience",
-            hint="Pass --impersonate-service-account EMAIL (a service account you may mint "
-            "tokens for), or run `gcloud auth application-default login "
-            "--impersonate-service-account EMAIL`",
-        ) from exc
+        return None, exc
 
 
 def select(settings: Settings, environ: Mapping[str, str]) -> TokenSource:
@@ -154,16 +152,27 @@ def select(settings: Settings, environ: Mapping[str, str]) -> TokenSource:
             raise NoTokenSourceError(f"token source {settings.token_source!r} does not apply here")
         log.debug("token source %s (forced): %s", source.name, source.describe())
         return source
+    unusable: ConfigError | None = None
     for name, detector in DETECTORS.items():
+        if name == "metadata":
+            source, unusable = _well_known(environ)
+            if source is not None:
+                log.debug("token source %s (gcloud ADC file): %s", source.name, source.describe())
+                return source
         source = detector(settings, environ, False)
         if source is not None:
             log.debug("token source %s: %s", source.name, source.describe())
             return source
         log.debug("token source %s does not apply", name)
-    source = _well_known(environ)
-    if source is not None:
-        log.debug("token source %s: %s", source.name, source.describe())
-        return source
+    if unusable is not None:
+        path = gauth.well_known_adc_file(environ)
+        raise NoTokenSourceError(
+            f"not on Google Cloud, and the gcloud credentials in {path} cannot mint ID tokens "
+            "for an arbitrary audience",
+            hint="Pass --impersonate-service-account EMAIL (a service account you may mint "
+            "tokens for), or run `gcloud auth application-default login "
+            "--impersonate-service-account EMAIL`",
+        ) from unusable
     raise NoTokenSourceError(
         "not on Google Cloud and no credentials found",
         hint="Run `gcloud auth application-default login` and pass "
