@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from gcp2aws import formats, sts
 from gcp2aws.cache import CacheEntry, CredentialCache, cache_key
-from gcp2aws.errors import Gcp2AwsError, StsError
+from gcp2aws.errors import DeadlineExceededError, Gcp2AwsError, StsError
 from gcp2aws.idtoken import chain
 from gcp2aws.idtoken.base import TokenSource, default_session_name
 from gcp2aws.idtoken.jwt import check_audience, check_fresh
@@ -113,6 +113,11 @@ class CredentialProvider:
                 # Without time for another token and exchange, the STS error is the answer.
                 delay = next(delays)
                 if deadline.remaining() < delay + MIN_RETRY_BUDGET:
+                    if exc.code == "Timeout":
+                        # A hang that used up the budget exits 8, like a hung metadata server.
+                        raise DeadlineExceededError(
+                            f"{exc.message}, and the {deadline.seconds:g}s budget ran out"
+                        ) from exc
                     raise
                 sleep_within(deadline, delay, self.sleep)
                 continue

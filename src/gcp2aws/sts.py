@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gcp2aws import validation
 from gcp2aws._version import __version__
-from gcp2aws.errors import DeadlineExceededError, StsDeniedError, StsError
+from gcp2aws.errors import StsDeniedError, StsError
 from gcp2aws.models import AwsCredentials, IdToken
 from gcp2aws.retry import Deadline
 
@@ -87,7 +87,13 @@ def denied_hint(token: IdToken, role_arn: str) -> str:
 
 
 def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> StsError:
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionError,
+        ConnectTimeoutError,
+        HTTPClientError,
+        ReadTimeoutError,
+    )
     from botocore.parsers import ResponseParserError
 
     if isinstance(exc, ClientError):
@@ -133,6 +139,14 @@ def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> S
             hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
             transient=True,
         )
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        # A hang, not a refusal: the provider turns it into a timeout when the budget is spent.
+        return StsError(
+            f"STS at {endpoint} did not answer in time ({type(exc).__name__})",
+            code="Timeout",
+            transient=True,
+            hint="Check network access, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL_STS",
+        )
     if isinstance(exc, (ConnectionError, HTTPClientError)):
         return StsError(
             f"cannot reach STS at {endpoint}: {type(exc).__name__}",
@@ -156,12 +170,7 @@ def assume_role_with_web_identity(
     session: botocore.session.Session | None = None,
 ) -> AwsCredentials:
     """One exchange (botocore retries inside it); raises ``StsError`` / ``StsDeniedError``."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        ReadTimeoutError,
-    )
+    from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError  # not a BotoCoreError
 
     session = session or new_session()
@@ -182,12 +191,6 @@ def assume_role_with_web_identity(
     try:
         response = client.assume_role_with_web_identity(**params)
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
-        if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)) and deadline.expired():
-            # A hang that used up the whole budget is a timeout (exit 8), like a hung
-            # metadata server, not an unreachable endpoint.
-            raise DeadlineExceededError(
-                f"STS at {endpoint} did not answer and the {deadline.seconds:g}s budget ran out"
-            ) from exc
         raise _classify(exc, token, role_arn, endpoint) from exc
     return credentials_from_response(response, source=token.source)
 
