@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gcp2aws import validation
 from gcp2aws._version import __version__
-from gcp2aws.errors import StsDeniedError, StsError
+from gcp2aws.errors import ConfigError, Gcp2AwsError, StsDeniedError, StsError
 from gcp2aws.models import AwsCredentials, IdToken
 from gcp2aws.retry import Deadline
 
@@ -157,6 +157,23 @@ def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> S
     return StsError(f"STS call failed: {type(exc).__name__}: {exc}", code=type(exc).__name__)
 
 
+def _setup_error(exc: Exception) -> Gcp2AwsError:
+    """botocore could not even build the STS client: a local configuration problem."""
+    from botocore.exceptions import ProfileNotFound
+
+    if isinstance(exc, ProfileNotFound):
+        profile = getattr(exc, "kwargs", {}).get("profile", "?")
+        return ConfigError(
+            f"AWS profile {profile!r} (from AWS_PROFILE) is not in the AWS config file",
+            hint="Unset AWS_PROFILE or create the profile; gcp2aws reads it only for the "
+            "STS region and endpoint",
+        )
+    return ConfigError(
+        f"cannot configure the STS client: {type(exc).__name__}: {exc}",
+        hint="Check AWS_REGION, AWS_ENDPOINT_URL_STS and the AWS config file",
+    )
+
+
 def assume_role_with_web_identity(
     *,
     token: IdToken,
@@ -174,8 +191,11 @@ def assume_role_with_web_identity(
     from botocore.parsers import ResponseParserError  # not a BotoCoreError
 
     session = session or new_session()
-    region = resolve_region(role_arn, region, session)
-    client = make_client(region, deadline, session)
+    try:
+        region = resolve_region(role_arn, region, session)
+        client = make_client(region, deadline, session)
+    except BotoCoreError as exc:
+        raise _setup_error(exc) from exc
     endpoint = client.meta.endpoint_url
     params: dict[str, Any] = {
         "RoleArn": role_arn,

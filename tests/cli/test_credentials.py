@@ -578,3 +578,12 @@ def test_sts_verification_key_error_once_fetches_a_fresh_token(
     credential_doc(run_gcp2aws(ARGS, env.values))
     assert metadata.identity_calls == 2
     assert local_sts.calls[ACTION] == 2
+
+
+def test_missing_aws_profile_is_a_config_error(env: Env) -> None:
+    proc = run_gcp2aws(
+        ["credentials", "--role-arn", ROLE_ARN, "--no-cache"],
+        env.with_(AWS_PROFILE="does-not-exist"),
+    )
+    assert_clean_failure(proc, ExitCode.CONFIG)
+    assert "does-not-exist" in proc.stderr
