@@ -60,7 +60,7 @@ def interleaved(
     runs: int, sides: dict[str, Callable[[], tuple[float, int, bytes]]]
 ) -> dict[str, dict[str, float]]:
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in sides}
-    for name, fn in sides.items():  # one warm-up each (page cache, pyc files)
+    for fn in sides.values():  # one warm-up each (page cache, pyc files)
         fn()
     for _ in range(runs):
         for name, fn in sides.items():
@@ -115,23 +115,26 @@ def main() -> None:
         results["warm"] = warm
         results["warm_time_ratio"] = hot["median_ms"] / bare["median_ms"]
         results["warm_rss_ratio"] = hot["peak_rss_kib"] / bare["peak_rss_kib"]
-        results["seed_time_ratio"] = (
-            warm["seed recipe (no cache)"]["median_ms"] / bare["median_ms"]
-        )
+        results["seed_time_ratio"] = warm["seed recipe (no cache)"]["median_ms"] / bare["median_ms"]
 
         # 2. through the AWS CLI: credential_process profile (warm) vs static keys
         with open(base["AWS_CONFIG_FILE"], "w", encoding="utf-8") as fh:
             fh.write(f"[profile gcp]\ncredential_process = {' '.join(cred_cmd)}\n")
-        static = {**base, "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-                  "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+        static = {
+            **base,
+            "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        }
         cli_runs = max(5, args.runs // 3)
         via_cli = interleaved(
             cli_runs,
             {
                 "aws sts get-caller-identity (static keys)": lambda: measure(
-                    [aws, "sts", "get-caller-identity"], static),
+                    [aws, "sts", "get-caller-identity"], static
+                ),
                 "aws sts get-caller-identity (gcp2aws profile)": lambda: measure(
-                    [aws, "sts", "get-caller-identity", "--profile", "gcp"], base),
+                    [aws, "sts", "get-caller-identity", "--profile", "gcp"], base
+                ),
             },
         )
         results["aws_cli"] = via_cli
@@ -156,8 +159,7 @@ def main() -> None:
         )
         results["cold"] = cold
         results["cold_ratio"] = (
-            cold["gcp2aws credentials (cold cache)"]["median_ms"]
-            / cold["seed recipe"]["median_ms"]
+            cold["gcp2aws credentials (cold cache)"]["median_ms"] / cold["seed recipe"]["median_ms"]
         )
 
         # 4. 32 concurrent cold invocations
@@ -187,15 +189,19 @@ def main() -> None:
     for section in ("warm", "aws_cli", "cold"):
         for name, vals in results[section].items():  # type: ignore[attr-defined]
             print(f"  {name:48s} {vals['median_ms']:8.1f} ms  {vals['peak_rss_kib']:8d} KiB")
-    print(f"warm cache / python -c pass   time {results['warm_time_ratio']:.2f}x"
-          f"   peak RSS {results['warm_rss_ratio']:.2f}x   (seed recipe: "
-          f"{results['seed_time_ratio']:.1f}x)")
+    print(
+        f"warm cache / python -c pass   time {results['warm_time_ratio']:.2f}x"
+        f"   peak RSS {results['warm_rss_ratio']:.2f}x   (seed recipe: "
+        f"{results['seed_time_ratio']:.1f}x)"
+    )
     print(f"AWS CLI via gcp2aws / static keys   {results['aws_cli_ratio']:.2f}x")
     print(f"cold cache gcp2aws / seed recipe    {results['cold_ratio']:.2f}x")
     c = results["concurrency"]
-    print(f"32 concurrent cold runs: {c['token_requests']} token request(s), "  # type: ignore[index]
-          f"{c['sts_calls']} STS call(s), {c['distinct_outputs']} distinct output(s), "  # type: ignore[index]
-          f"all valid: {c['all_valid']}")  # type: ignore[index]
+    print(
+        f"32 concurrent cold runs: {c['token_requests']} token request(s), "  # type: ignore[index]
+        f"{c['sts_calls']} STS call(s), {c['distinct_outputs']} distinct output(s), "  # type: ignore[index]
+        f"all valid: {c['all_valid']}"
+    )  # type: ignore[index]
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ if __name__ == "__main__":
         aws_role_arn = sys.argv[1]
     except IndexError:
         sys.exit(0)
-    token = get_metadata("instance", "service-accounts/default/identity?format=standard&audience=gcp")
-    sts = boto3.client("sts", aws_access_key_id="", aws_secret_access_key="")  # noqa: S106
+    token = get_metadata(
+        "instance", "service-accounts/default/identity?format=standard&audience=gcp"
+    )
+    sts = boto3.client("sts", aws_access_key_id="", aws_secret_access_key="")
     res = sts.assume_role_with_web_identity(
         RoleArn=aws_role_arn, WebIdentityToken=token, RoleSessionName="recipe"
     )
