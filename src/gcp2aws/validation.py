@@ -7,17 +7,20 @@ import re
 
 from gcp2aws.errors import UsageError
 
+# The patterns are ASCII-only (IAM and STS are), and are applied with ``fullmatch``: ``$``
+# alone would let a trailing newline through, and ``\d`` without re.ASCII any Unicode digit.
 # Partitions: aws, aws-cn, aws-us-gov, and the isolated ones (aws-iso, aws-iso-b, aws-eusc...).
 _PARTITION = r"aws(?:-[a-z]+)*"
 ROLE_ARN_RE = re.compile(
     rf"^arn:(?P<partition>{_PARTITION}):iam::(?P<account>\d{{12}}):role/"
-    r"(?P<path>(?:[\x21-\x7e]{1,510}/)?)(?P<name>[\w+=,.@-]{1,64})$"
+    r"(?P<path>(?:[\x21-\x7e]{1,510}/)?)(?P<name>[\w+=,.@-]{1,64})$",
+    re.ASCII,
 )
 POLICY_ARN_RE = re.compile(
-    rf"^arn:{_PARTITION}:iam::(?:\d{{12}}|aws):policy/[\x21-\x7e]{{1,1024}}$"
+    rf"^arn:{_PARTITION}:iam::(?:\d{{12}}|aws):policy/[\x21-\x7e]{{1,1024}}$", re.ASCII
 )
 SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
-REGION_RE = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d{1,2}$")
+REGION_RE = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d{1,2}$", re.ASCII)
 _SESSION_BAD_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 MIN_DURATION, MAX_DURATION = 900, 43200
@@ -40,7 +43,7 @@ PARTITION_DEFAULT_REGION = {
 
 def role_arn(value: str) -> str:
     """A role ARN such as ``arn:aws:iam::123456789012:role/path/name``."""
-    if not ROLE_ARN_RE.match(value):
+    if not ROLE_ARN_RE.fullmatch(value):
         hint = "Expected arn:PARTITION:iam::ACCOUNT_ID:role/NAME (12-digit account id)"
         if ":user/" in value or ":assumed-role/" in value:
             hint = "Pass the ARN of an IAM role (…:role/NAME), not of a user or a session"
@@ -49,12 +52,12 @@ def role_arn(value: str) -> str:
 
 
 def partition_of(arn: str) -> str:
-    match = ROLE_ARN_RE.match(arn)
+    match = ROLE_ARN_RE.fullmatch(arn)
     return match.group("partition") if match else "aws"
 
 
 def account_of(arn: str) -> str:
-    match = ROLE_ARN_RE.match(arn)
+    match = ROLE_ARN_RE.fullmatch(arn)
     return match.group("account") if match else ""
 
 
@@ -64,7 +67,7 @@ def default_region(arn: str) -> str:
 
 def session_name(value: str) -> str:
     """An explicit --role-session-name must already match STS's pattern; we do not rewrite it."""
-    if not SESSION_NAME_RE.match(value):
+    if not SESSION_NAME_RE.fullmatch(value):
         raise UsageError(
             f"invalid role session name {value!r}",
             hint="Use 2-64 characters from letters, digits and +=,.@_-",
@@ -107,7 +110,7 @@ def positive_number(value: str, *, name: str) -> float:
 
 
 def whole_seconds(value: str, *, name: str) -> int:
-    if not value.isdigit() or int(value) > 43200:
+    if not (value.isascii() and value.isdigit()) or int(value) > 43200:
         raise UsageError(
             f"invalid {name} {value!r}", hint="Pass a whole number of seconds up to 43200"
         )
@@ -121,7 +124,7 @@ def audience(value: str) -> str:
 
 
 def region(value: str) -> str:
-    if not REGION_RE.match(value):
+    if not REGION_RE.fullmatch(value):
         raise UsageError(f"invalid region {value!r}", hint="Expected a region like us-east-1")
     return value
 
@@ -151,7 +154,7 @@ def policy_arns(value: str) -> tuple[str, ...]:
     if len(arns) > MAX_POLICY_ARNS:
         raise UsageError(f"{len(arns)} policy ARNs given; STS accepts at most {MAX_POLICY_ARNS}")
     for arn in arns:
-        if not POLICY_ARN_RE.match(arn):
+        if not POLICY_ARN_RE.fullmatch(arn):
             raise UsageError(
                 f"invalid policy ARN {arn!r}", hint="Expected arn:aws:iam::ACCOUNT:policy/NAME"
             )
