@@ -27,7 +27,7 @@ def serve_from_cache(argv: list[str], environ: Mapping[str, str]) -> bool:
     if "role_arn" not in raw or "no_cache" in raw or "debug" in raw:
         return False
     window = raw.get("refresh_window", str(options.DEFAULT_REFRESH_WINDOW))
-    if not window.isdigit():
+    if not (window.isascii() and window.isdigit()):  # str.isdigit also takes '²'
         return False
     cache = CredentialCache(options.cache_dir(raw, environ))
     if cache.unsafe_reason() is not None:

@@ -267,6 +267,6 @@ DEFAULT_REFRESH_WINDOW = 1200  # botocore's 15-minute advisory window plus a 5-m
 def refresh_window(raw: Mapping[str, str]) -> int:
     """Seconds of validity a cached entry must still have to be served; bad values -> default."""
     value = raw.get("refresh_window")
-    if value is None or not value.isdigit():
+    if value is None or not (value.isascii() and value.isdigit()):  # isdigit takes '²'
         return DEFAULT_REFRESH_WINDOW
     return int(value)
