@@ -67,10 +67,11 @@ def _read_policy(value: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
         raise UsageError(
-            f"cannot read session policy file {path}: {exc.strerror}",
-            hint="Pass --session-policy @PATH with a readable JSON file",
+            f"cannot read session policy file {path}: {reason}",
+            hint="Pass --session-policy @PATH with a readable UTF-8 JSON file",
         ) from exc
 
 
