@@ -183,7 +183,9 @@ def parse_fast(argv: list[str]) -> dict[str, str | bool | None] | None:
             out[dest] = True
         elif eq:
             out[dest] = inline
-        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            # argparse refuses most values that start with "-" ("--role-arn -x"): leave
+            # every one of them to it rather than serve from cache what it would reject.
             i += 1
             out[dest] = argv[i]
         else:
