@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+
+def _epoch_claim(value: object) -> int | None:
+    """A numeric date claim as whole seconds; None when absent, not a number, NaN or infinite.
+
+    JSON parsers accept ``NaN``, ``Infinity`` and ``1e309`` (which overflows to infinity), and
+    ``int()`` of those raises: a hostile or broken issuer must not crash the caller.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -56,13 +68,11 @@ class IdToken:
 
     @property
     def expires_at(self) -> int | None:
-        exp = self.claims.get("exp")
-        return int(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+        return _epoch_claim(self.claims.get("exp"))
 
     @property
     def issued_at(self) -> int | None:
-        iat = self.claims.get("iat")
-        return int(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None
+        return _epoch_claim(self.claims.get("iat"))
 
     @property
     def instance_name(self) -> str:
