@@ -212,6 +212,15 @@ def assume_role_with_web_identity(
         response = client.assume_role_with_web_identity(**params)
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
         raise _classify(exc, token, role_arn, endpoint) from exc
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # botocore's XML parser lets these escape on some malformed replies: a response
+        # element missing (KeyError) or an Expiration that is not a timestamp (ValueError).
+        raise StsError(
+            f"STS at {endpoint} sent a malformed response ({type(exc).__name__})",
+            code="Malformed",
+            hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
+            transient=True,
+        ) from exc
     return credentials_from_response(response, source=token.source)
 
 
@@ -234,5 +243,6 @@ def credentials_from_response(response: Mapping[str, Any], *, source: str) -> Aw
             assumed_role_arn=role if isinstance(role, str) else None,
             source=source,
         )
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, OverflowError) as exc:
+        # OverflowError: an Expiration near year 9999 with an offset cannot be made UTC.
         raise StsError("STS answered without usable credentials", code="Malformed") from exc
