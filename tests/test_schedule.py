@@ -1,4 +1,4 @@
-"""Refresh timing math: lead, jitter, short lifetimes, staleness and retry backoff."""
+"""Refresh timing math: lead, jitter, the credentials window, staleness and retry backoff."""
 
 from __future__ import annotations
 
@@ -57,10 +57,69 @@ def test_never_in_the_past_never_after_exp(
         assert exp - t >= min(lead, remaining / 2) - 1e-6
 
 
-def test_credentials_refresh_uses_the_window() -> None:
+def test_credentials_refresh_just_after_entering_the_window() -> None:
+    # Unjittered: 50 ms inside the window, so the provider's cache lets the refresh through.
+    t = schedule.credentials_refresh_at(NOW + 3600, NOW)
+    assert t == pytest.approx(NOW + 2400.05)
+    assert (
+        schedule.credentials_refresh_at(NOW + 3600, NOW, rng=random.Random(1), jitter_fraction=0)
+        == t
+    )
+
+
+def test_credentials_jitter_is_after_the_window_and_leaves_900_seconds() -> None:
     rng = random.Random(3)
-    t = schedule.credentials_refresh_at(NOW + 3600, NOW, rng=rng)
-    assert NOW + 3600 - 1200 - 360 <= t <= NOW + 3600 - 1200
+    times = [schedule.credentials_refresh_at(NOW + 3600, NOW, rng=rng) for _ in range(500)]
+    # Jitter: up to 10% of the 2400 s until the window (the 300 s cap binds from 3000 s on).
+    assert all(NOW + 2400 < t <= NOW + 2400.05 + 240 for t in times)
+    assert max(times) - min(times) > 200  # it really spreads a fleet
+    long_lived = schedule.credentials_refresh_at(NOW + 43_200, NOW, rng=rng, jitter_fraction=1)
+    assert NOW + 43_200 - 1200 < long_lived <= NOW + 43_200 - 900
+
+
+def test_credentials_deterministic_given_rng() -> None:
+    a = schedule.credentials_refresh_at(NOW + 3600, NOW, rng=random.Random(7))
+    b = schedule.credentials_refresh_at(NOW + 3600, NOW, rng=random.Random(7))
+    c = schedule.credentials_refresh_at(NOW + 3600, NOW, rng=random.Random(8))
+    assert a == b
+    assert a != c
+
+
+def test_credentials_shorter_than_the_window_are_paced() -> None:
+    assert schedule.credentials_refresh_at(NOW + 900, NOW, rng=random.Random(0)) == NOW + 450
+    # Nearly or already expired: a minimum delay, never a busy loop.
+    assert schedule.credentials_refresh_at(NOW + 1, NOW) == NOW + schedule.MIN_REFRESH_DELAY
+    assert schedule.credentials_refresh_at(NOW - 60, NOW) == NOW + schedule.MIN_REFRESH_DELAY
+
+
+def test_credentials_window_is_the_cli_default() -> None:
+    from gcp2aws import options
+
+    assert options.DEFAULT_REFRESH_WINDOW == schedule.REFRESH_WINDOW
+
+
+@given(
+    remaining=st.floats(min_value=-100, max_value=50_000),
+    window=st.floats(min_value=0.001, max_value=5000),
+    jitter=st.floats(min_value=0, max_value=1),
+    seed=st.integers(),
+)
+def test_credentials_refresh_inside_the_window_never_late(
+    remaining: float, window: float, jitter: float, seed: int
+) -> None:
+    expiration = NOW + remaining
+    remaining = expiration - NOW  # what the function sees, after float rounding
+    t = schedule.credentials_refresh_at(
+        expiration, NOW, window=window, jitter_fraction=jitter, rng=random.Random(seed)
+    )
+    assert t > NOW
+    if remaining > window:
+        # Never before entering the window (the provider refreshes only with <= window left),
+        # never later than a quarter of the way into it.
+        assert expiration - t < window
+        assert expiration - t >= 0.75 * window - 1e-6
+    else:
+        assert t - NOW == pytest.approx(max(schedule.MIN_REFRESH_DELAY, remaining / 2))
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """When to refresh: pure, deterministic-given-an-rng timing math for tokens and credentials.
 
-Used by ``token --write --watch`` (and meant for ``serve`` and fleet simulations). Jitter
-spreads a fleet's refreshes so that instances started together do not refresh together.
+Used by ``token --write --watch`` (tokens), ``serve`` (credentials) and the fleet model in
+bench/fleet_model.py. Jitter spreads a fleet's refreshes so that instances started together do
+not refresh together.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ TOKEN_LEAD = 300.0
 # Refresh AWS credentials with this much left (botocore's 15-minute window + 5 minutes).
 REFRESH_WINDOW = 1200.0
 JITTER_FRACTION = 0.1
+# Credentials are refreshed this long after they enter the window, so the provider's cache,
+# which serves a set only while more than the window is left, is sure to let the refresh through.
+WINDOW_ENTRY_MARGIN = 0.05
+# Credential jitter stays inside this share of the window, so a 1200 s window leaves >= 900 s.
+WINDOW_JITTER_SHARE = 0.25
+# Credentials shorter than the window are paced at half their life, but never faster than this.
+MIN_REFRESH_DELAY = 1.0
 RETRY_BASE = 1.0
 RETRY_CAP = 60.0
 
@@ -52,10 +60,30 @@ def credentials_refresh_at(
     *,
     window: float = REFRESH_WINDOW,
     jitter_fraction: float = JITTER_FRACTION,
-    rng: random.Random,
+    rng: random.Random | None = None,
 ) -> float:
-    """Epoch time to refresh AWS credentials expiring at ``expiration`` (same shape)."""
-    return _refresh_at(expiration, now, lead=window, jitter_fraction=jitter_fraction, rng=rng)
+    """Epoch time to refresh AWS credentials expiring at ``expiration``: just inside the window.
+
+    ``CredentialProvider.get`` answers from its cache while more than ``window`` seconds are
+    left, so the refresh is timed just after the credentials enter the window: one exchange,
+    and other processes sharing the cache find the new set on disk (an earlier wake-up would
+    only re-read the cache). Jitter goes *after* that point: up to ``jitter_fraction`` of the
+    time until the window, capped so the refresh happens with at least ``0.75 * window`` left
+    (900 s for the default window: botocore's advisory refresh window). ``rng=None`` or
+    ``jitter_fraction=0`` means no jitter.
+
+    Credentials that already have ``window`` or less left would be due at once, forever: they
+    are refreshed after half their remaining life, and never sooner than ``MIN_REFRESH_DELAY``.
+    """
+    remaining = expiration - now
+    if remaining <= window:
+        return now + max(MIN_REFRESH_DELAY, remaining / 2)
+    latest = expiration - (1.0 - WINDOW_JITTER_SHARE) * window
+    entered = expiration - window + WINDOW_ENTRY_MARGIN
+    spread = min(jitter_fraction * (remaining - window), latest - entered)
+    jitter = rng.uniform(0.0, spread) if rng is not None and spread > 0 else 0.0
+    # A window too small for the margin still refreshes inside it (with 0 left at worst).
+    return min(entered + jitter, latest)
 
 
 def is_stale(exp: float | None, now: float, *, lead: float = TOKEN_LEAD) -> bool:

@@ -3,9 +3,10 @@
 AWS SDKs read ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and send
 ``AWS_CONTAINER_AUTHORIZATION_TOKEN`` as the ``Authorization`` header. Requests are answered
 from memory; a background thread refreshes through ``CredentialProvider.get`` (shared disk
-cache and lock) before the refresh window, so no request ever waits on STS once the first set
-is in. Served by the standard library's threaded server: one thread per keep-alive connection
-is plenty for a per-host sidecar, and it adds no dependency (see docs/consumers.md).
+cache and lock) as the credentials enter the refresh window
+(``schedule.credentials_refresh_at``), so no request ever waits on STS once the first set is
+in. Served by the standard library's threaded server: one thread per keep-alive connection is
+plenty for a per-host sidecar, and it adds no dependency (see docs/consumers.md).
 """
 
 from __future__ import annotations
@@ -35,28 +36,22 @@ CREDENTIALS_PATH = "/"
 HEALTH_PATH = "/healthz"
 IDLE_TIMEOUT = 60.0  # seconds a kept-alive connection may sit idle before its thread exits
 MAX_BODY = 1 << 16
-MIN_REFRESH_DELAY = 1.0
+MIN_REFRESH_DELAY = schedule.MIN_REFRESH_DELAY  # wait before retrying a missing set
 SHUTDOWN_GRACE = 2.0  # seconds in-flight requests get to finish on stop()
 
 
 def refresh_delay(
     creds: AwsCredentials, now: float, window: float, rng: random.Random | None = None
 ) -> float:
-    """Seconds until the next refresh: just after the credentials enter the refresh window.
+    """Seconds until the next refresh, on ``schedule.credentials_refresh_at``.
 
-    That is when ``CredentialProvider.get`` stops answering from the cache, so the refresh
-    exchanges once and other processes find the new set on disk (an earlier wake-up would only
-    re-read the cache). A little jitter past that point spreads a fleet of sidecars started
-    together; it stays inside a quarter of the window, so with the default 1200 s window the
-    credentials served never get within botocore's 900 s advisory refresh window. Credentials
-    shorter than the window would be due at once, forever; they are paced at half their life.
+    That is just after the credentials enter the refresh window, when ``CredentialProvider.get``
+    stops answering from the cache, plus jitter that spreads a fleet of sidecars started
+    together; with the default 1200 s window the refresh starts with at least 900 s left
+    (botocore's advisory refresh window). ``rng=None`` means no jitter.
     """
-    left = creds.remaining(now)
-    due = left - window
-    if due > 0:
-        spread = min(0.1 * due, 0.25 * window)
-        return due + 0.05 + (rng.uniform(0.0, spread) if rng is not None else 0.0)
-    return max(MIN_REFRESH_DELAY, left / 2)
+    expiration = now + creds.remaining(now)
+    return schedule.credentials_refresh_at(expiration, now, window=window, rng=rng) - now
 
 
 class _HttpServer(ThreadingHTTPServer):
