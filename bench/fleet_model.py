@@ -5,8 +5,9 @@
 
 A deterministic discrete-event simulation. Each pod's refresh times come from the functions
 gcp2aws itself runs (``gcp2aws.schedule.token_refresh_at`` in ``token --watch``,
-``gcp2aws.schedule.credentials_refresh_at`` for the credentials endpoint), called with a seeded
-``random.Random``, so the same seed gives the same figures. Two sidecar patterns:
+``gcp2aws.schedule.credentials_refresh_at`` in ``serve``, through ``server.refresh_delay``),
+called with a seeded ``random.Random``, so the same seed gives the same figures. Two sidecar
+patterns:
 
 token-file  ``gcp2aws token --write --watch`` fetches an ID token from the metadata server and
             refreshes it ahead of exp (lead + jitter). The app's AWS SDK calls STS itself: at
@@ -14,14 +15,14 @@ token-file  ``gcp2aws token --write --watch`` fetches an ID token from the metad
             3600 s, as the SDK sends none) enter botocore's 15-minute advisory window. An app
             that makes AWS calls all the time refreshes right at that point, without jitter.
 endpoint    ``gcp2aws serve`` fetches a token and calls STS when it starts and each time its
-            credentials enter the refresh window (minus jitter): one metadata call and one STS
-            call per refresh.
+            credentials enter the refresh window (plus jitter after that point): one metadata
+            call and one STS call per refresh.
 
 Cases: steady state for N = 1 ... 100,000 pods (pods started at random over the six hours
 before the measured two hours); a rollout restarting 10,000 pods at random within 60 s (the old
-pods, in steady state, stop as their replacements start), with jitter on and off. "Jitter off"
-calls the same functions with ``jitter_fraction=0``; for the endpoint pattern that is also what
-``gcp2aws.server.refresh_delay`` does today (``serve_refresh_is_unjittered`` checks it).
+pods, in steady state, stop as their replacements start), with jitter on and off. "Jitter on"
+is what gcp2aws does; "jitter off" calls the same functions with ``jitter_fraction=0`` to show
+what the jitter buys.
 
 Figures go to stdout and bench/results/fleet_model.json; the plot (needs ``gcp2aws[bench]``,
 i.e. matplotlib) to docs/fleet-model.png.
@@ -38,7 +39,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -93,34 +93,6 @@ def botocore_refresh(exp: float, now: float, rng: random.Random) -> float:
     return max(now, exp - BOTOCORE_ADVISORY_WINDOW)
 
 
-def serve_refresh_is_unjittered() -> bool:
-    """Whether ``serve`` as built (``server.refresh_delay``) refreshes when the jitter-off
-    schedule does: then the "jitter off" endpoint figures describe ``serve`` today.
-
-    False when the server's schedule takes other arguments or lands elsewhere (it has gained
-    jitter, for instance): re-run the model and update docs/gke.md.
-    """
-    from gcp2aws.models import AwsCredentials
-    from gcp2aws.server import refresh_delay
-
-    now = 1_700_000_000.0
-    expiration = datetime.fromtimestamp(now + CREDENTIALS_LIFETIME, tz=timezone.utc)
-    creds = AwsCredentials(
-        access_key_id="ASIAMODEL",
-        secret_access_key="model",
-        session_token="model",
-        expiration=expiration,
-    )
-    unjittered = gcp2aws_schedules(jitter=False).credentials(
-        now + CREDENTIALS_LIFETIME, now, random.Random(0)
-    )
-    try:
-        by_server = now + refresh_delay(creds, now, float(schedule.REFRESH_WINDOW))
-    except TypeError:
-        return False
-    return abs(by_server - unjittered) <= 1.0
-
-
 @dataclass
 class Calls:
     """Call times (seconds from t=0) that fall inside the measured window."""
@@ -158,7 +130,8 @@ def simulate_pod(
             keep(out.sts, t)
             t = botocore_refresh(t + CREDENTIALS_LIFETIME, t, rng)
     elif pattern == "endpoint":
-        # serve: each exchange fetches a fresh token, then calls STS.
+        # serve: each exchange fetches a fresh token, then calls STS; the next one is due on
+        # serve's own schedule (server.refresh_delay -> schedule.credentials_refresh_at).
         t = start
         while t < end:
             keep(out.metadata, t)
@@ -275,11 +248,12 @@ def run_model(seed: int, sizes: Sequence[int] = STEADY_SIZES) -> dict[str, Any]:
             "credentials_lifetime_s": CREDENTIALS_LIFETIME,
             "token_lead_s": schedule.TOKEN_LEAD,
             "credentials_refresh_window_s": schedule.REFRESH_WINDOW,
+            "credentials_window_entry_margin_s": schedule.WINDOW_ENTRY_MARGIN,
+            "credentials_jitter_cap_share_of_window": schedule.WINDOW_JITTER_SHARE,
             "jitter_fraction": schedule.JITTER_FRACTION,
             "botocore_advisory_window_s": BOTOCORE_ADVISORY_WINDOW,
             "app_start_delay_s": APP_START_DELAY,
         },
-        "serve_refresh_is_unjittered": serve_refresh_is_unjittered(),
         "steady": {},
         "rollout": {},
         "largest_60s_rollout_under_quota": {},
@@ -354,8 +328,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     minutes = [s / 60 for s in range(int(ROLLOUT_HORIZON))]
     styles = {
         ("token-file", "jitter_on"): ("#2ca02c", "token-file (the SDK calls STS; no jitter)"),
-        ("endpoint", "jitter_off"): ("#d62728", "endpoint, jitter off"),
-        ("endpoint", "jitter_on"): ("#1f77b4", "endpoint, jitter on"),
+        ("endpoint", "jitter_off"): ("#d62728", "endpoint with jitter off (for comparison)"),
+        ("endpoint", "jitter_on"): ("#1f77b4", "endpoint: gcp2aws serve (jitter on)"),
     }
     for (pattern, case), (color, label) in styles.items():
         series = results["rollout"][pattern][case]["_sts_series"]
