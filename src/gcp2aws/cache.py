@@ -7,10 +7,12 @@ Entry format (one file per key)::
 
     GCP2AWS-CACHE 1 <expires_epoch> <key_len> <payload_len> <crc32 hex>\\n<key><payload>
 
-The full key is stored and compared, so the short file name only has to spread keys, not be
-collision-proof (that is why zlib's checksums suffice and ``hashlib``, which costs ~2.5 ms of
-OpenSSL loading, stays off the hot path). A truncated or corrupt file fails the length or
-checksum test and is treated as a miss, then replaced.
+The checksum covers the header's numbers as well as the key and payload, so a flipped digit in
+the expiry cannot make an old entry look fresh. The full key is stored and compared, so the
+short file name only has to spread keys, not be collision-proof (that is why zlib's checksums
+suffice and ``hashlib``, which costs ~2.5 ms of OpenSSL loading, stays off the hot path). A
+truncated or corrupt file fails the length or checksum test and is treated as a miss, then
+replaced.
 """
 
 from __future__ import annotations
@@ -60,15 +62,14 @@ class CacheEntry:
 def encode_entry(entry: CacheEntry) -> bytes:
     key = entry.key.encode()
     body = key + entry.payload
-    header = b"%s %s %d %d %d %08x\n" % (
+    numbers = b"%s %s %d %d %d" % (
         MAGIC,
         FORMAT_VERSION,
         entry.expires_at,
         len(key),
         len(entry.payload),
-        zlib.crc32(body),
     )
-    return header + body
+    return b"%s %08x\n%s" % (numbers, zlib.crc32(body, zlib.crc32(numbers)), body)
 
 
 def decode_entry(data: bytes) -> CacheEntry | None:
@@ -77,11 +78,14 @@ def decode_entry(data: bytes) -> CacheEntry | None:
     fields = header.split(b" ")
     if not nl or len(fields) != 6 or fields[0] != MAGIC or fields[1] != FORMAT_VERSION:
         return None
-    expires, key_len, payload_len, crc = fields[2:]
-    if not (expires.isdigit() and key_len.isdigit() and payload_len.isdigit()):
+    numbers, crc = fields[:5], fields[5]
+    # At most 20 digits each: int() refuses more than 4300, and no real value needs more.
+    if not all(f.isdigit() and len(f) <= 20 for f in numbers[2:]):
         return None
+    expires, key_len, payload_len = numbers[2:]
     n_key, n_payload = int(key_len), int(payload_len)
-    if len(body) != n_key + n_payload or b"%08x" % zlib.crc32(body) != crc:
+    checksum = zlib.crc32(body, zlib.crc32(b" ".join(numbers)))
+    if len(body) != n_key + n_payload or b"%08x" % checksum != crc:
         return None
     try:
         key = body[:n_key].decode()
