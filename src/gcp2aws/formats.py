@@ -12,17 +12,19 @@ from gcp2aws.models import AwsCredentials
 
 def rfc3339(moment: datetime) -> str:
     """``2026-11-28T23:59:34Z``: what the Go and Rust SDKs and fluent-bit accept."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: strftime("%Y") does not pad years before 1000 to four digits.
+    utc = moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return utc.isoformat() + "Z"
 
 
 def parse_rfc3339(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:  # Overflow: year 9999 with a negative offset
         raise Gcp2AwsError(f"invalid timestamp {text!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 def credential_process(creds: AwsCredentials) -> str:
