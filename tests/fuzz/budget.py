@@ -14,7 +14,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, settings
 
 MAX_EXAMPLES = 300
-SHELL_MAX_EXAMPLES = 25
+SHELL_MAX_EXAMPLES = 100
 DEEP_FACTOR = 10
 
 PROFILE = "gcp2aws-ci"
