@@ -155,7 +155,7 @@ def symlink_replaced(ctx: Ctx, result: Run) -> None:
     assert not path.is_symlink()
     victim = ctx.tmp / "victim.cred"
     entry = decode_entry(victim.read_bytes())
-    assert entry is not None  # the link's target was not written through
+    assert entry is not None, victim.read_bytes()[:300]  # the target was not written through
     assert entry.payload.decode() not in result.proc.stdout
     planted = decode_entry(path.read_bytes())
     assert planted is not None

@@ -72,7 +72,7 @@ ROWS = [
     Row(
         "throttling-always",
         "Throttling (every call)",
-        "3 exchanges x 3 botocore attempts, all within --timeout, then fails",
+        "botocore attempts sized to the budget, up to 3 fresh-token exchanges, then fails",
         inject(throttling(), FOREVER),
         FAILED,
         ExitCode.AWS_ERROR,
