@@ -234,10 +234,16 @@ def credentials_from_response(response: Mapping[str, Any], *, source: str) -> Aw
             expiration = expiration.replace(tzinfo=timezone.utc)
         role = response.get("AssumedRoleUser", {}).get("Arn")
         account = role.split(":")[4] if isinstance(role, str) and role.count(":") >= 5 else None
+        key_id, secret, session_token = (
+            creds[name] for name in ("AccessKeyId", "SecretAccessKey", "SessionToken")
+        )
+        if not all(isinstance(v, str) and v for v in (key_id, secret, session_token)):
+            # An empty <AccessKeyId/> or a null would otherwise be cached as "" or "None".
+            raise TypeError("a credential field is empty or not a string")
         return AwsCredentials(
-            access_key_id=str(creds["AccessKeyId"]),
-            secret_access_key=str(creds["SecretAccessKey"]),
-            session_token=str(creds["SessionToken"]),
+            access_key_id=key_id,
+            secret_access_key=secret,
+            session_token=session_token,
             expiration=expiration.astimezone(timezone.utc),
             account_id=account or None,
             assumed_role_arn=role if isinstance(role, str) else None,
