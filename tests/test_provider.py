@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import ROLE_ARN
 
+from gcp2aws import provider as provider_mod
 from gcp2aws import settings as settings_mod
 from gcp2aws.cache import CredentialCache
 from gcp2aws.emulator.faults import Status, StsError, Token
@@ -171,6 +172,39 @@ def test_stale_while_error(world: Any, tmp_path: Path, caplog: pytest.LogCapture
     assert "refresh failed" in warning
     assert "RegionDisabledException" in warning
     assert fresh.credentials.secret_access_key not in warning
+
+
+def test_an_outage_is_not_retried_by_every_caller(world: Any, tmp_path: Path) -> None:
+    _metadata, sts = world
+    fresh = provider(tmp_path).get()
+    now = [time.time() + fresh.credentials.remaining(time.time()) - 600]
+    sts.inject(StsError("RegionDisabledException", "STS is not activated", 403), times=100)
+    first = provider(tmp_path, clock=lambda: now[0]).get()
+    assert first.stale
+    calls_after_failure = sts.calls[ACTION]
+    # Within the back-off, later callers serve the stale set without touching STS...
+    for _ in range(5):
+        now[0] += 1
+        assert provider(tmp_path, clock=lambda: now[0]).get().stale
+    assert sts.calls[ACTION] == calls_after_failure
+    # ...and once it is over, one of them tries again.
+    now[0] += provider_mod.FAILURE_BACKOFF
+    assert provider(tmp_path, clock=lambda: now[0]).get().stale
+    assert sts.calls[ACTION] == calls_after_failure + 1
+
+
+def test_a_success_clears_the_failure_back_off(world: Any, tmp_path: Path) -> None:
+    _metadata, sts = world
+    fresh = provider(tmp_path).get()
+    now = time.time() + fresh.credentials.remaining(time.time()) - 600
+    sts.inject(StsError("RegionDisabledException", "STS is not activated", 403))
+    assert provider(tmp_path, clock=lambda: now).get().stale
+    cache_files = sorted(p.suffix for p in (tmp_path / "cache").iterdir())
+    assert ".fail" in cache_files
+    # The back-off is over for a caller whose own window the entry has just entered.
+    renewed = provider(tmp_path, clock=lambda: now + provider_mod.FAILURE_BACKOFF).get()
+    assert not renewed.from_cache
+    assert ".fail" not in sorted(p.suffix for p in (tmp_path / "cache").iterdir())
 
 
 def test_stale_credentials_too_close_to_expiry_are_not_served(world: Any, tmp_path: Path) -> None:

@@ -7,17 +7,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
 import shlex
 import stat
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gcp2aws import atomicfile
 from gcp2aws.errors import ConfigError, UsageError
 
 __all__ = [
@@ -396,33 +395,7 @@ def _reason(exc: OSError) -> str:
 
 
 def _atomic_write(target: Path, data: bytes, mode: int) -> None:
-    # mkstemp creates the file 0600, so the content is never visible with a wider mode.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on directories; the rename is done anyway
-    finally:
-        os.close(fd)
+    atomicfile.replace(str(target), data, mode=mode)
 
 
 def write_config(path: Path, new_text: str, *, backup: bool = True) -> Path | None:

@@ -31,6 +31,7 @@ MAGIC = b"GCP2AWS-CACHE"
 FORMAT_VERSION = b"1"
 MAX_ENTRY_BYTES = 1 << 16
 STALE_TEMP_SECONDS = 3600
+TEMP_PREFIX = ".tmp-"
 
 
 def cache_key(parts: Mapping[str, str]) -> str:
@@ -171,39 +172,44 @@ class CredentialCache:
         Raises ``OSError`` (read-only or full filesystem...); the caller decides it is only a
         warning. A reader sees the old entry or the new one, never a mix.
         """
-        import contextlib
-        import tempfile
+        from gcp2aws import atomicfile
 
         self._sweep_stale_temps()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".cred", dir=self.directory)
-        try:
-            data = encode_entry(entry)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-            os.close(fd)
-            fd = -1
-            os.replace(tmp, self.path_for(entry.key))
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        self._fsync_directory()
+        atomicfile.replace(self.path_for(entry.key), encode_entry(entry), prefix=TEMP_PREFIX)
 
-    def _fsync_directory(self) -> None:
+    # -- refresh failures (so an outage is not retried by every waiting process) ---------------
+    def _failure_path(self, key: str) -> str:
+        return os.path.join(self.directory, file_name(key) + ".fail")
+
+    def mark_failure(self, key: str, when: float) -> None:
+        """Record that a refresh for ``key`` failed at epoch ``when`` (best effort)."""
+        import contextlib
+
+        from gcp2aws import atomicfile
+
+        # Without the marker, processes retry in turn: slower, never wrong.
+        with contextlib.suppress(OSError):
+            atomicfile.replace(self._failure_path(key), b"%d" % int(when), prefix=TEMP_PREFIX)
+
+    def last_failure(self, key: str) -> float | None:
+        """When the last recorded refresh for ``key`` failed, or None."""
         try:
-            dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            fd = os.open(self._failure_path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
-            return
+            return None
         try:
-            os.fsync(dfd)
+            text = os.read(fd, 32)
         except OSError:
-            pass  # some filesystems refuse fsync on a directory; the rename is still atomic
+            return None
         finally:
-            os.close(dfd)
+            os.close(fd)
+        return float(text) if text.isdigit() and len(text) < 20 else None
+
+    def clear_failure(self, key: str) -> None:
+        import contextlib
+
+        with contextlib.suppress(OSError):  # usually: there was no failure to clear
+            os.unlink(self._failure_path(key))
 
     def _sweep_stale_temps(self) -> None:
         """Remove temp files left by a writer that was killed before its rename."""
@@ -213,7 +219,7 @@ class CredentialCache:
         except OSError:
             return
         for name in names:
-            if not name.startswith(".tmp-"):
+            if not name.startswith(TEMP_PREFIX):
                 continue
             path = os.path.join(self.directory, name)
             try:
@@ -230,7 +236,7 @@ class CredentialCache:
         except FileNotFoundError:
             return 0
         for name in names:
-            if name.endswith((".cred", ".lock")):
+            if name.endswith((".cred", ".lock", ".fail")):
                 os.unlink(os.path.join(self.directory, name))
                 removed += name.endswith(".cred")
         return removed

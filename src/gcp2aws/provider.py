@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # Serve stale credentials when a refresh fails only while they have this much life left.
 STALE_MIN_REMAINING = 300
+# After a failed refresh with stale credentials left, other callers serve them for this long
+# instead of trying again, so an STS outage sees one attempt per back-off, not one per process.
+FAILURE_BACKOFF = 30.0
 # Exchanges tried with a fresh token for identity-side transient errors (botocore retries
 # throttling and 5xx inside each one).
 EXCHANGE_ATTEMPTS = 3
@@ -168,10 +171,25 @@ class CredentialProvider:
                 assert entry is not None  # noqa: S101 - narrowed by _fresh
                 log.debug("cache filled by another process while waiting")
                 return self._from_entry(entry)
+            usable = entry is not None and entry.remaining(self.clock()) > STALE_MIN_REMAINING
+            failed_at = cache.last_failure(key)
+            if usable and failed_at is not None and self.clock() - failed_at < FAILURE_BACKOFF:
+                # Another process just failed to refresh: during an outage, every process
+                # retrying in turn would hammer STS; serve the stale set until the back-off ends.
+                assert entry is not None  # noqa: S101 - narrowed by usable
+                log.warning(
+                    "a refresh failed %ds ago; serving cached credentials valid for %d more "
+                    "minutes",
+                    self.clock() - failed_at,
+                    entry.remaining(self.clock()) // 60,
+                )
+                return self._from_entry(entry, stale=True)
             try:
                 result = self._exchange_result()
             except Gcp2AwsError as exc:
-                if entry is not None and entry.remaining(self.clock()) > STALE_MIN_REMAINING:
+                if usable:
+                    assert entry is not None  # noqa: S101 - narrowed by usable
+                    cache.mark_failure(key, self.clock())
                     log.warning(
                         "refresh failed (%s); serving cached credentials valid for %d more minutes",
                         exc.one_line(),
@@ -179,6 +197,7 @@ class CredentialProvider:
                     )
                     return self._from_entry(entry, stale=True)
                 raise
+            cache.clear_failure(key)
             try:
                 cache.write(
                     CacheEntry(key, result.credentials.expires_epoch, result.payload.encode())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import ipaddress
 import logging
@@ -91,25 +90,13 @@ def write_private_file(path: str, text: str) -> None:
     A reader (an SDK re-reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) sees the old content
     or the new, never a partial token; the file is never readable by others, even briefly.
     """
-    import tempfile
+    from gcp2aws import atomicfile
 
     path = os.path.abspath(os.path.expanduser(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".gcp2aws-", dir=os.path.dirname(path))
+        atomicfile.replace(path, text.encode("utf-8"), prefix=".gcp2aws-")
     except OSError as exc:
         raise ConfigError(
-            f"cannot write {path}: {exc.strerror}",
+            f"cannot write {path}: {exc.strerror or exc}",
             hint="Check that its directory exists and is writable",
         ) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
-        raise

@@ -7,11 +7,8 @@ token is written bare, with no trailing newline, because botocore sends the file
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -30,39 +27,15 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     The temp file gets its final ``mode`` before any byte is written; the directory is
     fsynced after the rename so the new name survives a crash.
     """
-    directory = os.path.dirname(os.path.abspath(path))
+    from gcp2aws import atomicfile
+
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-        )
+        atomicfile.replace(path, data, mode=mode)
     except OSError as exc:
         raise ConfigError(
             f"cannot write token file {path}: {exc.strerror or exc}",
-            hint="Check that the directory exists and is writable",
+            hint="Check that its directory exists and is writable, with free space",
         ) from exc
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise ConfigError(
-            f"cannot write token file {path}: {exc.strerror or exc}",
-            hint="Check free space and permissions in its directory",
-        ) from exc
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def read_token(path: str) -> IdToken | None:
