@@ -144,6 +144,7 @@ def test_gcloud_user_login_alone_gives_the_hint(
 ) -> None:
     gcloud = tmp_path / "gcloud"
     gcloud.mkdir()
+    gcloud.mkdir()
     write_json(
         gcloud / "application_default_credentials.json", google_apis.add_authorized_user(USER)
     )
@@ -303,3 +304,31 @@ def test_command_that_cannot_be_split(command: str) -> None:
 def test_command_empty_output() -> None:
     with pytest.raises(TokenInvalidError, match="empty token"):
         CommandSource("true").fetch("a", Deadline(5))
+
+
+def test_gcloud_key_file_comes_before_the_metadata_server(
+    tmp_path: Path, metadata: MetadataEmulator, google_apis: GoogleApisEmulator
+) -> None:
+    # google-auth's order: gcloud's ADC file before the metadata server.
+    gcloud = tmp_path / "gcloud"
+    gcloud.mkdir()
+    key = google_apis.create_service_account_key("ci@p.iam.gserviceaccount.com", project_id="p")
+    write_json(gcloud / "application_default_credentials.json", key)
+    env = env_for(tmp_path, GCE_METADATA_HOST=metadata.address, CLOUDSDK_CONFIG=str(gcloud))
+    assert chain.select(load({}, env), env).name == "service-account-key"
+
+
+def test_gcloud_user_credentials_leave_the_metadata_server_its_turn(
+    tmp_path: Path, metadata: MetadataEmulator, google_apis: GoogleApisEmulator
+) -> None:
+    gcloud = tmp_path / "gcloud"
+    gcloud.mkdir()
+    write_json(
+        gcloud / "application_default_credentials.json", google_apis.add_authorized_user(USER)
+    )
+    on_gce = env_for(tmp_path, GCE_METADATA_HOST=metadata.address, CLOUDSDK_CONFIG=str(gcloud))
+    assert chain.select(load({}, on_gce), on_gce).name == "metadata"
+    laptop = env_for(tmp_path, CLOUDSDK_CONFIG=str(gcloud))
+    with pytest.raises(NoTokenSourceError) as err:
+        chain.select(load({}, laptop), laptop)
+    assert "--impersonate-service-account" in err.value.one_line()
