@@ -288,7 +288,11 @@ class CredentialServer:
         length = req.headers.get("Content-Length")
         if length:
             # A body on GET is pointless but legal; drain it so keep-alive framing holds.
-            if not length.isdigit() or int(length) > MAX_BODY:
+            # ASCII digits only, and few: int() refuses "²" and more than 4300 digits.
+            if (
+                not (length.isascii() and length.isdigit() and len(length) < 10)
+                or int(length) > MAX_BODY
+            ):
                 return self.reply(
                     req, 413, {"Message": "request body too large"}, {"Connection": "close"}
                 ), ""
