@@ -144,7 +144,6 @@ def test_gcloud_user_login_alone_gives_the_hint(
 ) -> None:
     gcloud = tmp_path / "gcloud"
     gcloud.mkdir()
-    gcloud.mkdir()
     write_json(
         gcloud / "application_default_credentials.json", google_apis.add_authorized_user(USER)
     )
