@@ -311,6 +311,22 @@ def render(
     return "\n".join(lines), failed
 
 
+README_START = "<!-- reliability:start -->"
+README_END = "<!-- reliability:end -->"
+
+
+def update_readme(readme: Path, page: str) -> bool:
+    """Put the generated page between the README's markers; False when it has none."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    body = page.split("## Reliability", 1)[-1].lstrip("\n")
+    new = f"{text[: start + len(README_START)]}\n{body.rstrip()}\n{text[end:]}"
+    readme.write_text(new, encoding="utf-8")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, help="existing results (JSON lines); default: run")
@@ -319,6 +335,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "reliability.md")
     parser.add_argument("--tests", type=Path, default=ROOT / "tests")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=ROOT / "README.md",
+        help="also replace the README's section between the reliability markers",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments for the run")
     ns = parser.parse_args(argv)
 
@@ -337,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns.output.parent.mkdir(parents=True, exist_ok=True)
     ns.output.write_text(page, encoding="utf-8")
     print(f"reliability_table: wrote {ns.output} ({len(rows)} rows, {failed} failed)")
+    if ns.readme.exists() and update_readme(ns.readme, page):
+        print(f"reliability_table: updated the reliability section of {ns.readme}")
     return 1 if failed else code
 
 
