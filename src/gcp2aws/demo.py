@@ -71,7 +71,10 @@ def run(out: Callable[[str], None] = print) -> str:
         remove = tuple(n for n in os.environ if n.startswith(("AWS_", "GCP2AWS_")))
         with _patched_environ(values, remove):
             arn = ""
-            for label in ("first call (token + STS exchange)", "second call (cache hit)"):
+            for label in (
+                "GetCallerIdentity #1 (credential_process exchanged a token)",
+                "GetCallerIdentity #2 (credential_process answered from the cache)",
+            ):
                 started = time.perf_counter()
                 session = botocore.session.Session(profile=DEMO_PROFILE)
                 client = session.create_client("sts", region_name=DEMO_REGION)
