@@ -17,18 +17,15 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from gcp2aws.awsconfig import (
-    backup_path,
-    config_path,
     credential_process_command,
     diff_profile,
     find_profile,
     parse_credential_process,
-    read_config,
     read_profile,
     section_header,
     upsert_profile,
-    write_config,
 )
+from gcp2aws.awsconfig_file import backup_path, config_path, read_config, write_config
 from gcp2aws.errors import ConfigError, UsageError
 
 CP = "gcp2aws credentials --role-arn arn:aws:iam::123456789012:role/r"

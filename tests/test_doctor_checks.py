@@ -14,6 +14,7 @@ import pytest
 from conftest import ROLE_ARN, gcp2aws_exe
 
 from gcp2aws import settings as settings_mod
+from gcp2aws.cli.doctor import settings_from_profile
 from gcp2aws.doctor import (
     FAIL,
     PASS,
@@ -22,13 +23,12 @@ from gcp2aws.doctor import (
     Check,
     Doctor,
     _date_skew,
-    fetch_role_trust_policy,
     render_json,
     render_text,
-    settings_from_profile,
 )
 from gcp2aws.emulator.faults import StsError
 from gcp2aws.emulator.metadata import MetadataEmulator
+from gcp2aws.rolepolicy import fetch_role_trust_policy
 
 DENIED = StsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
 

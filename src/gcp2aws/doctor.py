@@ -6,10 +6,7 @@ AWS's Google key mapping, and names the exact statement and condition that fails
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import platform
 import shutil
 import time
@@ -18,7 +15,7 @@ from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from gcp2aws import awsconfig, sts, validation
+from gcp2aws import awsconfig, awsconfig_file, sts
 from gcp2aws._version import __version__
 from gcp2aws.cache import CredentialCache
 from gcp2aws.errors import Gcp2AwsError, StsDeniedError, TokenInvalidError
@@ -106,10 +103,10 @@ class Doctor:
         )
 
     def check_profile(self) -> None:
-        path = awsconfig.config_path(self.environ)
+        path = awsconfig_file.config_path(self.environ)
         name = self.profile or self.environ.get("AWS_PROFILE") or "default"
         try:
-            text = awsconfig.read_config(path)
+            text = awsconfig_file.read_config(path)
         except Gcp2AwsError as exc:
             self.add("aws config", WARN, f"{path}: {exc.one_line()}")
             return
@@ -360,6 +357,8 @@ class Doctor:
                 return None, f"cannot read {path}: {exc.strerror}"
         if not self.fetch_role_policy:
             return None, "no --trust-policy given"
+        from gcp2aws.rolepolicy import fetch_role_trust_policy
+
         return fetch_role_trust_policy(role_arn)
 
 
@@ -377,62 +376,6 @@ class _Fixed:
 
     def fetch(self, audience: str, deadline: Deadline) -> IdToken:
         return self.token
-
-
-def fetch_role_trust_policy(role_arn: str) -> tuple[Any, str]:
-    """The role's trust policy via iam:GetRole with whatever AWS credentials botocore finds."""
-    import botocore.session
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    session = botocore.session.Session()
-    note = ""
-    if _profile_runs_gcp2aws(session):
-        # Those are the credentials being diagnosed: running them again only repeats the denial.
-        session.get_component("credential_provider").remove("custom-process")
-        note = " (the profile's credential_process is gcp2aws itself)"
-    try:
-        creds = session.get_credentials()
-    except (BotoCoreError, ClientError) as exc:
-        return None, f"no AWS credentials to call iam:GetRole ({type(exc).__name__})"
-    if creds is None:
-        return None, f"no AWS credentials to call iam:GetRole{note}, and no --trust-policy given"
-    name = role_arn.rsplit("/", 1)[-1]
-    region = validation.default_region(role_arn)
-    config = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 2})
-    iam: Any = session.create_client("iam", region_name=region, config=config)
-    who = f"iam:GetRole with {creds.method} credentials"
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code == "NoSuchEntity":
-            return None, (
-                f"{who}: role {name!r} does not exist in that account; the role ARN "
-                f"{role_arn} is wrong (check the account ID and the role name)"
-            )
-        return None, f"{who} failed: {code}"
-    except BotoCoreError as exc:
-        return None, f"{who} failed: {type(exc).__name__}"
-    document = role.get("AssumeRolePolicyDocument")
-    if isinstance(document, str):
-        from urllib.parse import unquote
-
-        document = json.loads(unquote(document))
-    return document, f"trust policy of {name} ({who})"
-
-
-def _profile_runs_gcp2aws(session: Any) -> bool:
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        line = session.get_scoped_config().get("credential_process") or ""
-        argv = awsconfig.parse_credential_process(line)
-    except (BotoCoreError, Gcp2AwsError):
-        return False
-    if not argv:
-        return False
-    return os.path.basename(argv[0]) == "gcp2aws" or argv[1:3] == ["-m", "gcp2aws"]
 
 
 def _date_skew(header: str | None, now: float) -> float | None:
@@ -456,37 +399,3 @@ def render_text(checks: list[Check]) -> str:
 def render_json(checks: list[Check]) -> str:
     ok = all(c.status != FAIL for c in checks)
     return json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, indent=2) + "\n"
-
-
-def settings_from_profile(
-    environ: Mapping[str, str], profile: str | None
-) -> tuple[dict[str, str | bool | None], str]:
-    """The flags of the profile's ``gcp2aws credentials`` line, so doctor checks what runs.
-
-    Returns ({} , reason) when the profile has no such line.
-    """
-    path = awsconfig.config_path(environ)
-    name = profile or environ.get("AWS_PROFILE") or "default"
-    try:
-        text = awsconfig.read_config(path)
-        line = awsconfig.read_profile(text, name).get("credential_process", "")
-        argv = awsconfig.parse_credential_process(line) if line else []
-    except Gcp2AwsError as exc:
-        return {}, exc.one_line()
-    if "credentials" not in argv:
-        return {}, f"profile {name!r} does not run `gcp2aws credentials`"
-    from gcp2aws.cli.app import build_parser
-
-    rest = argv[argv.index("credentials") :]
-    # argparse reports to stderr before exiting; keep its reason for our one line instead.
-    errors = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(errors):
-            ns = build_parser().parse_args(rest)
-    except SystemExit:
-        reason = errors.getvalue().strip().removeprefix("gcp2aws: error: ").split(" (see ")[0]
-        return {}, f"profile {name!r}: its gcp2aws flags do not parse ({reason})"
-    from gcp2aws.options import OPTIONS
-
-    known = {dest for dest, *_ in OPTIONS}
-    return {k: v for k, v in vars(ns).items() if k in known}, f"profile {name!r}"

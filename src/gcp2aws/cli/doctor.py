@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 from collections.abc import Mapping
 from typing import Any
 
+from gcp2aws import awsconfig, awsconfig_file
 from gcp2aws.cli.common import ALL_OPTIONS, add_options, write_stdout
-from gcp2aws.errors import ExitCode
+from gcp2aws.errors import ExitCode, Gcp2AwsError
 
 DESCRIPTION = """\
 Check everything between this workload and a working `aws sts get-caller-identity`:
@@ -45,7 +48,7 @@ def register(sub: Any) -> None:
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws import settings as settings_mod
-    from gcp2aws.doctor import Doctor, render_json, render_text, settings_from_profile
+    from gcp2aws.doctor import Doctor, render_json, render_text
     from gcp2aws.options import OPTIONS
 
     known = {dest for dest, *_ in OPTIONS}
@@ -75,3 +78,37 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
         sys.stderr.write(f"gcp2aws: {note}\n")
     write_stdout(render_json(checks) if ns.json else render_text(checks))
     return int(ExitCode.OK if doctor.ok else ExitCode.CHECK_FAILED)
+
+
+def settings_from_profile(
+    environ: Mapping[str, str], profile: str | None
+) -> tuple[dict[str, str | bool | None], str]:
+    """The flags of the profile's ``gcp2aws credentials`` line, so doctor checks what runs.
+
+    Returns ({} , reason) when the profile has no such line.
+    """
+    path = awsconfig_file.config_path(environ)
+    name = profile or environ.get("AWS_PROFILE") or "default"
+    try:
+        text = awsconfig_file.read_config(path)
+        line = awsconfig.read_profile(text, name).get("credential_process", "")
+        argv = awsconfig.parse_credential_process(line) if line else []
+    except Gcp2AwsError as exc:
+        return {}, exc.one_line()
+    if "credentials" not in argv:
+        return {}, f"profile {name!r} does not run `gcp2aws credentials`"
+    from gcp2aws.cli.app import build_parser
+
+    rest = argv[argv.index("credentials") :]
+    # argparse reports to stderr before exiting; keep its reason for our one line instead.
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            ns = build_parser().parse_args(rest)
+    except SystemExit:
+        reason = errors.getvalue().strip().removeprefix("gcp2aws: error: ").split(" (see ")[0]
+        return {}, f"profile {name!r}: its gcp2aws flags do not parse ({reason})"
+    from gcp2aws.options import OPTIONS
+
+    known = {dest for dest, *_ in OPTIONS}
+    return {k: v for k, v in vars(ns).items() if k in known}, f"profile {name!r}"

@@ -87,7 +87,7 @@ def _confirm(question: str) -> bool:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws import awsconfig
+    from gcp2aws import awsconfig, awsconfig_file
 
     settings = load_settings(ns, environ)  # validates every flag before touching the file
     settings.require_role_arn()
@@ -96,8 +96,8 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if ns.print_only:
         write_stdout(header + "\n" + "".join(f"{k} = {v}\n" for k, v in lines.items()))
         return 0
-    path = awsconfig.config_path(environ)
-    text = awsconfig.read_config(path)
+    path = awsconfig_file.config_path(environ)
+    text = awsconfig_file.read_config(path)
     changes = awsconfig.diff_profile(text, ns.profile, lines)
     existing = awsconfig.find_profile(text, ns.profile) is not None
     if not changes:
@@ -110,8 +110,12 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
                     f"{header} in {path} exists with different settings ({shown})",
                     hint="Pass --yes to overwrite it, or --print to see the lines",
                 )
-        backup = awsconfig.write_config(path, awsconfig.upsert_profile(text, ns.profile, lines))
-        note = f" (previous version in {awsconfig.backup_path(path)})" if backup and text else ""
+        backup = awsconfig_file.write_config(
+            path, awsconfig.upsert_profile(text, ns.profile, lines)
+        )
+        note = (
+            f" (previous version in {awsconfig_file.backup_path(path)})" if backup and text else ""
+        )
         sys.stderr.write(f"gcp2aws: wrote {header} to {path}{note}\n")
     if ns.no_verify:
         return 0
