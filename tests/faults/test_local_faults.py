@@ -82,11 +82,12 @@ def python(code: str, args: list[str], env: dict[str, str], **kwargs: Any) -> su
 
 
 def cache_files(ctx: Ctx, prefix: str = "", suffix: str = ".cred") -> list[Path]:
+    """Published entries (``*.cred``), or with ``prefix`` the temp files of any suffix."""
     if not ctx.cache_dir.is_dir():
         return []
-    names = [p for p in ctx.cache_dir.iterdir() if p.name.endswith(suffix)]
     if prefix:
-        return sorted(p for p in names if p.name.startswith(prefix))
+        return sorted(p for p in ctx.cache_dir.iterdir() if p.name.startswith(prefix))
+    names = [p for p in ctx.cache_dir.iterdir() if p.name.endswith(suffix)]
     return sorted(p for p in names if not p.name.startswith(".tmp-"))
 
 
