@@ -16,8 +16,8 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 echo "== ruff"
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src tests bench scripts
+.venv/bin/ruff format --check src tests bench scripts
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest (branch coverage of src/gcp2aws; the floor applies to a whole-suite run)"

@@ -190,3 +190,8 @@ def test_key_parts_change_when_the_key_file_is_replaced(tmp_path: Path) -> None:
     key.write_text('{"type": "service_account", "client_email": "other@p.iam"}')
     second = options.key_parts({}, env)
     assert first["stamp.google_credentials"] != second["stamp.google_credentials"]
+
+
+def test_key_parts_survive_a_nul_in_a_file_path(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": "/tmp/a\x00b"}
+    assert options.key_parts({}, env)["stamp.google_credentials"] == "-"

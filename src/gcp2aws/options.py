@@ -197,7 +197,7 @@ def parse_fast(argv: list[str]) -> dict[str, str | bool | None] | None:
 def _file_stamp(path: str) -> str:
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path, which no file can have
         return "-"
     return f"{st.st_mtime_ns}:{st.st_size}"
 
