@@ -224,7 +224,9 @@ def refresh(creds: Any, pool: DeadlinePool, *, source: str, what: str) -> None:
         creds.refresh(google_request(pool))
     except exceptions.GoogleAuthError as exc:
         raise map_error(exc, source=source, what=what) from exc
-    except (ValueError, KeyError) as exc:  # malformed replies surface as these in google-auth
+    # Malformed replies surface as these in google-auth: a 200 that is not JSON (a captive
+    # portal, a wrong GCP2AWS_OAUTH_TOKEN_URI) is indexed as a str and raises TypeError.
+    except (ValueError, KeyError, TypeError) as exc:
         raise TokenUnavailableError(
             f"{source}: {what} failed: unexpected answer from Google ({type(exc).__name__})"
         ) from exc
