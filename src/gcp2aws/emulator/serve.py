@@ -54,6 +54,9 @@ def serve_forever(
     out = stdout or sys.stdout
     stop = stop or threading.Event()
     with contextlib.ExitStack() as stack:
+        # Handlers go in before the export lines announce readiness: a supervisor that stops
+        # us as soon as it reads them must get a clean exit, not a KeyboardInterrupt.
+        stack.enter_context(_stop_on_signals(stop))
         metadata = stack.enter_context(MetadataEmulator(host=host, port=port, **metadata_options))
         lines = [
             f"export GCE_METADATA_HOST={metadata.address}",
@@ -67,7 +70,6 @@ def serve_forever(
         out.write("".join(line + "\n" for line in lines))
         out.flush()
         log.info("metadata emulator for %s on %s", metadata.email, metadata.url)
-        with _stop_on_signals(stop):
-            while not stop.wait(0.5):
-                pass
+        while not stop.wait(0.5):
+            pass
     return 0
