@@ -7,7 +7,7 @@ import shlex
 import signal
 import subprocess
 
-from gcp2aws.errors import TokenUnavailableError, UsageError
+from gcp2aws.errors import TokenInvalidError, TokenUnavailableError, UsageError
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
@@ -90,6 +90,10 @@ class CommandSource:
             )
         try:
             text = out.decode("ascii")
-        except UnicodeDecodeError:
-            text = "<binary>"
+        except UnicodeDecodeError as exc:
+            # Said here: decode_unverified would take a "<binary>" placeholder for HTML.
+            raise TokenInvalidError(
+                f"{NAME} ({self.program}) printed binary data, not a JWT",
+                hint="The token command must print one compact JWT on stdout",
+            ) from exc
         return decode_unverified(text, source=f"{NAME} ({self.program})")

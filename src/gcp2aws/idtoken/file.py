@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from gcp2aws.errors import TokenUnavailableError
+from gcp2aws.errors import TokenInvalidError, TokenUnavailableError
 from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
@@ -40,6 +40,10 @@ class FileSource:
             ) from exc
         try:
             text = data.decode("ascii")
-        except UnicodeDecodeError:
-            text = "<binary>"
+        except UnicodeDecodeError as exc:
+            # Said here: decode_unverified would take a "<binary>" placeholder for HTML.
+            raise TokenInvalidError(
+                f"{NAME} ({self.path}) holds binary data, not a JWT",
+                hint="Point --token-file at a file that holds one compact JWT",
+            ) from exc
         return decode_unverified(text, source=f"{NAME} ({self.path})")
