@@ -254,7 +254,8 @@ class CredentialServer:
             except Exception as exc:  # keep serving: a bug here must not kill the endpoint
                 failures += 1
                 self._last_error = f"internal error: {type(exc).__name__}"
-                log.warning("credential refresh failed: %s", self._last_error, exc_info=True)
+                log.warning("credential refresh failed: %s", self._last_error)
+                log.debug("refresh traceback (a bug: please report it)", exc_info=True)
                 continue
             old = self.current
             self._install(result.credentials)
