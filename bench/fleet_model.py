@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gcp2aws import schedule
+from gcp2aws.delivery import schedule
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "fleet_model.json"

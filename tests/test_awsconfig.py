@@ -16,7 +16,8 @@ from botocore.exceptions import ConfigParseError
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from gcp2aws.awsconfig import (
+from gcp2aws.awsconfig.file import backup_path, config_path, read_config, write_config
+from gcp2aws.awsconfig.profile import (
     credential_process_command,
     diff_profile,
     find_profile,
@@ -25,7 +26,6 @@ from gcp2aws.awsconfig import (
     section_header,
     upsert_profile,
 )
-from gcp2aws.awsconfig_file import backup_path, config_path, read_config, write_config
 from gcp2aws.errors import ConfigError, UsageError
 
 CP = "gcp2aws credentials --role-arn arn:aws:iam::123456789012:role/r"

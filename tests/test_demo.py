@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import run_gcp2aws
 
-from gcp2aws import demo
+from gcp2aws.emulator import demo
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ from conftest import ROLE_ARN, gcp2aws_exe
 
 from gcp2aws import settings as settings_mod
 from gcp2aws.cli.doctor import settings_from_profile
-from gcp2aws.doctor import (
+from gcp2aws.doctor.checks import (
     FAIL,
     PASS,
     SKIP,
@@ -28,7 +28,7 @@ from gcp2aws.doctor import (
 )
 from gcp2aws.emulator.faults import StsError
 from gcp2aws.emulator.metadata import MetadataEmulator
-from gcp2aws.rolepolicy import fetch_role_trust_policy
+from gcp2aws.policy.iam import fetch_role_trust_policy
 
 DENIED = StsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from gcp2aws.errors import TokenInvalidError, UsageError
 from gcp2aws.models import IdToken
-from gcp2aws.policygen import FORMATS, render, trust_policy
+from gcp2aws.policy.generate import FORMATS, render, trust_policy
 
 UNIQUE_ID = "109876543210987654321"
 SA_EMAIL = "robot@my-project.iam.gserviceaccount.com"

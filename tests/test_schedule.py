@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcp2aws import schedule
+from gcp2aws.delivery import schedule
 
 NOW = 1_700_000_000.0
 

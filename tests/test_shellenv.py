@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gcp2aws import shellenv
+from gcp2aws.delivery import shellenv
 from gcp2aws.errors import UsageError
 from gcp2aws.models import AwsCredentials
 

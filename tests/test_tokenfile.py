@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from gcp2aws.delivery.tokenfile import Watcher, read_token, write_atomic
 from gcp2aws.emulator.signer import Signer
 from gcp2aws.errors import ConfigError, TokenUnavailableError
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
-from gcp2aws.tokenfile import Watcher, read_token, write_atomic
 
 SIGNER = Signer()
 

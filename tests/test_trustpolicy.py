@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from gcp2aws.errors import ConfigError
 from gcp2aws.models import IdToken
-from gcp2aws.policygen import trust_policy
-from gcp2aws.trustpolicy import ConditionFailure, RequestContext, evaluate
-from gcp2aws.trustpolicy_conditions import condition_holds, parse_operator, wildcard_match
+from gcp2aws.policy.conditions import condition_holds, parse_operator, wildcard_match
+from gcp2aws.policy.evaluate import ConditionFailure, RequestContext, evaluate
+from gcp2aws.policy.generate import trust_policy
 
 UNIQUE_ID = "109876543210987654321"
 EMAIL = "robot@my-project.iam.gserviceaccount.com"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gcp2aws import server_auth
+from gcp2aws.delivery import server_auth
 from gcp2aws.emulator.google_apis import GoogleApisEmulator
 from gcp2aws.errors import (
     ConfigError,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from deploy_helpers import REPO
 
-from gcp2aws import schedule
+from gcp2aws.delivery import schedule
 
 MODEL_PATH = REPO / "bench" / "fleet_model.py"
 RESULTS = REPO / "bench" / "results" / "fleet_model.json"
@@ -110,7 +110,7 @@ def test_jitter_spreads_the_waves_after_a_rollout(model: ModuleType) -> None:
 def test_endpoint_pattern_refreshes_when_serve_does(
     model: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gcp2aws import server
+    from gcp2aws.delivery import server
     from gcp2aws.models import AwsCredentials
 
     now = 1_700_000_000.0

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from gcp2aws import awsconfig, server_auth, shellenv
+from gcp2aws.awsconfig import profile as awsconfig
+from gcp2aws.delivery import server_auth, shellenv
 from gcp2aws.errors import ConfigError, Gcp2AwsError, UsageError
 from gcp2aws.idtoken.command import split as split_token_command
 

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from conftest import ROLE_ARN, Env, assert_clean_failure, run_gcp2aws
 
-from gcp2aws import formats, server, server_auth
+from gcp2aws import formats
+from gcp2aws.delivery import server, server_auth
+from gcp2aws.delivery.server import CredentialServer
 from gcp2aws.errors import UsageError
 from gcp2aws.models import AwsCredentials
 from gcp2aws.provider import Result
-from gcp2aws.server import CredentialServer
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
 CREDS = AwsCredentials(

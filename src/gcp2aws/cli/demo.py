@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws import demo
+    from gcp2aws.emulator import demo
 
     demo.run()
     return 0

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from gcp2aws import awsconfig, awsconfig_file
+from gcp2aws.awsconfig import file as awsconfig_file
+from gcp2aws.awsconfig import profile as awsconfig
 from gcp2aws.cli.common import ALL_OPTIONS, add_options, write_stdout
 from gcp2aws.errors import ExitCode, Gcp2AwsError
 
@@ -48,7 +49,7 @@ def register(sub: Any) -> None:
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws import settings as settings_mod
-    from gcp2aws.doctor import Doctor, render_json, render_text
+    from gcp2aws.doctor.checks import Doctor, render_json, render_text
     from gcp2aws.options import OPTIONS
 
     known = {dest for dest, *_ in OPTIONS}

@@ -25,7 +25,7 @@ The variables do not refresh themselves: for long-running programs prefer
 
 
 def register(sub: Any) -> None:
-    from gcp2aws.shellenv import FORMATS
+    from gcp2aws.delivery.shellenv import FORMATS
 
     parser = sub.add_parser(
         "env",
@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws import shellenv
+    from gcp2aws.delivery import shellenv
     from gcp2aws.provider import CredentialProvider
 
     settings = load_settings(ns, environ)

@@ -82,7 +82,7 @@ def _exec_failure(command: str, exc: OSError) -> int:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws import shellenv
+    from gcp2aws.delivery import shellenv
 
     command = _command(ns)
     settings = load_settings(ns, environ)
@@ -129,8 +129,8 @@ def _run_with_server(
 ) -> int:
     import subprocess
 
-    from gcp2aws import shellenv
     from gcp2aws.cli.serve import start_server
+    from gcp2aws.delivery import shellenv
 
     # Handlers go in before the child exists: a SIGTERM in between must not orphan it.
     child: subprocess.Popen[bytes] | None = None

@@ -59,7 +59,8 @@ def executable() -> list[str]:
 
 
 def profile_lines(ns: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
-    from gcp2aws import awsconfig, options
+    from gcp2aws import options
+    from gcp2aws.awsconfig import profile as awsconfig
 
     # Flags and GCP2AWS_* variables alike: the AWS CLI runs the line later, in environments
     # that may not have the variables init saw.
@@ -87,7 +88,8 @@ def _confirm(question: str) -> bool:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws import awsconfig, awsconfig_file
+    from gcp2aws.awsconfig import file as awsconfig_file
+    from gcp2aws.awsconfig import profile as awsconfig
 
     settings = load_settings(ns, environ)  # validates every flag before touching the file
     settings.require_role_arn()
@@ -127,7 +129,7 @@ def verify(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from botocore.config import Config
 
     from gcp2aws import sts
-    from gcp2aws.doctor import Doctor, render_text
+    from gcp2aws.doctor.checks import Doctor, render_text
     from gcp2aws.provider import CredentialProvider
 
     settings = load_settings(ns, environ)

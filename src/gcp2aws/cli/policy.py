@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws import policygen
+    from gcp2aws.policy import generate as policygen
     from gcp2aws.provider import CredentialProvider
     from gcp2aws.retry import Deadline
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gcp2aws.cli.common import add_options, load_settings, write_stdout
 
 if TYPE_CHECKING:
-    from gcp2aws.server import CredentialServer
+    from gcp2aws.delivery.server import CredentialServer
     from gcp2aws.settings import Settings
 
 DESCRIPTION = """\
@@ -31,11 +31,11 @@ Sidecar use: gcp2aws serve --role-arn ARN --port 9911 \\
 GET /healthz answers 200 without authentication and reveals nothing.
 """
 
-log = logging.getLogger("gcp2aws.server")
+log = logging.getLogger("gcp2aws.delivery.server")
 
 
 def register(sub: Any) -> None:
-    from gcp2aws.shellenv import FORMATS
+    from gcp2aws.delivery.shellenv import FORMATS
 
     parser = sub.add_parser(
         "serve",
@@ -99,8 +99,8 @@ def start_server(
 ) -> CredentialServer:
     """Build and start the endpoint for ``settings``; the first credentials are in on return."""
     from gcp2aws import sts
+    from gcp2aws.delivery.server import CredentialServer
     from gcp2aws.provider import CredentialProvider
-    from gcp2aws.server import CredentialServer
 
     settings.require_role_arn()
     if not 0 <= ns.port <= 65535:
@@ -130,7 +130,7 @@ def start_server(
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws import server_auth, shellenv
+    from gcp2aws.delivery import server_auth, shellenv
 
     settings = load_settings(ns, environ)
     log.setLevel(logging.INFO)  # refreshes and lifecycle are worth seeing on a service

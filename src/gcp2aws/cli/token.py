@@ -118,7 +118,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws import schedule
+    from gcp2aws.delivery import schedule
     from gcp2aws.provider import CredentialProvider
     from gcp2aws.retry import Deadline
 
@@ -138,7 +138,7 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
             write_stdout(token.raw + "\n")
         return 0
 
-    from gcp2aws.tokenfile import Watcher
+    from gcp2aws.delivery.tokenfile import Watcher
 
     stop = threading.Event()
     watcher = Watcher(

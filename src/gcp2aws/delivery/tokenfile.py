@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from gcp2aws import schedule
+from gcp2aws.delivery import schedule
 from gcp2aws.errors import ConfigError, Gcp2AwsError, UsageError
 from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_unverified
 from gcp2aws.models import IdToken

@@ -15,17 +15,19 @@ from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from gcp2aws import awsconfig, awsconfig_file, sts
+from gcp2aws import sts
 from gcp2aws._version import __version__
+from gcp2aws.awsconfig import file as awsconfig_file
+from gcp2aws.awsconfig import profile as awsconfig
 from gcp2aws.cache import CredentialCache
 from gcp2aws.errors import Gcp2AwsError, StsDeniedError, TokenInvalidError
 from gcp2aws.idtoken import chain, metadata
 from gcp2aws.idtoken.base import TokenSource, default_session_name
 from gcp2aws.models import IdToken
+from gcp2aws.policy.evaluate import RequestContext, evaluate
 from gcp2aws.provider import CredentialProvider
 from gcp2aws.retry import Deadline
 from gcp2aws.settings import Settings
-from gcp2aws.trustpolicy import RequestContext, evaluate
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 MAX_SKEW = 300  # seconds: beyond this, STS may judge the token not yet valid or expired
@@ -357,7 +359,7 @@ class Doctor:
                 return None, f"cannot read {path}: {exc.strerror}"
         if not self.fetch_role_policy:
             return None, "no --trust-policy given"
-        from gcp2aws.rolepolicy import fetch_role_trust_policy
+        from gcp2aws.policy.iam import fetch_role_trust_policy
 
         return fetch_role_trust_policy(role_arn)
 

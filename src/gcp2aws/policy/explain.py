@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gcp2aws.trustpolicy import RequestContext
+    from gcp2aws.policy.evaluate import RequestContext
 
 GOOGLE = "accounts.google.com"
 AUD_KEY = f"{GOOGLE}:aud"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gcp2aws.errors import ConfigError
-from gcp2aws.trustpolicy_conditions import condition_holds, parse_operator, wildcard_match
-from gcp2aws.trustpolicy_explain import (
+from gcp2aws.policy.conditions import condition_holds, parse_operator, wildcard_match
+from gcp2aws.policy.explain import (
     AUD_KEY,
     GOOGLE,
     OAUD_KEY,

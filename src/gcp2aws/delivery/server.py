@@ -25,7 +25,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
-from gcp2aws import envvars, formats, schedule, server_auth
+from gcp2aws import envvars, formats
+from gcp2aws.delivery import schedule, server_auth
 from gcp2aws.errors import Gcp2AwsError
 from gcp2aws.models import AwsCredentials
 from gcp2aws.provider import Result

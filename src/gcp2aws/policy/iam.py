@@ -6,7 +6,8 @@ import json
 import os
 from typing import Any
 
-from gcp2aws import awsconfig, validation
+from gcp2aws import validation
+from gcp2aws.awsconfig import profile as awsconfig
 from gcp2aws.errors import Gcp2AwsError
 
 

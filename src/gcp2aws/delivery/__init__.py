@@ -1,0 +1,1 @@
+"""Delivering credentials: the endpoint server, token files, shell env, refresh timing."""

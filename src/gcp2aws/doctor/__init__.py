@@ -1,0 +1,1 @@
+"""`gcp2aws doctor`: checks from the Python version to the exchange, each with its fix."""

@@ -1,0 +1,1 @@
+"""IAM trust policies: evaluate locally, explain mismatches, generate, look up with IAM."""
