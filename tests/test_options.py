@@ -155,7 +155,7 @@ def test_key_parts_defaults_to_home_aws_config(tmp_path: Path) -> None:
 def test_cache_dir_resolution(tmp_path: Path) -> None:
     home = str(tmp_path)
     assert options.cache_dir({"cache_dir": "/c/d"}, {}) == "/c/d"
-    assert options.cache_dir({"cache_dir": "~/c"}, {"HOME": home}) == os.path.expanduser("~/c")
+    assert options.cache_dir({"cache_dir": "~/c"}, {"HOME": home}) == home + "/c"
     assert options.cache_dir({}, {"XDG_CACHE_HOME": "/xdg", "HOME": home}) == "/xdg/gcp2aws"
     # A relative XDG_CACHE_HOME is invalid per the XDG spec and ignored.
     assert options.cache_dir({}, {"XDG_CACHE_HOME": "rel", "HOME": home}) == os.path.join(

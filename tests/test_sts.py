@@ -147,6 +147,24 @@ def exchange(token: IdToken | None = None, **kwargs: Any) -> Any:
     return sts.assume_role_with_web_identity(**params)
 
 
+def test_exchange_takes_aws_region_from_the_given_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Stop(ValueError):
+        """Raised before anything leaves the machine."""
+
+    monkeypatch.setenv("AWS_REGION", "us-west-2")  # the process's: must not be read
+    session = botocore.session.Session()
+    urls: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        urls.append(request.url)
+        raise Stop
+
+    session.register("before-send.sts", record)
+    with pytest.raises(StsFailure):
+        exchange(session=session, environ={"AWS_REGION": "eu-west-3"})
+    assert urls == ["https://sts.eu-west-3.amazonaws.com/"]
+
+
 def test_exchange_success(sts_env: Any) -> None:
     before = time.time()
     creds = exchange(

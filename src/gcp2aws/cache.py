@@ -229,14 +229,17 @@ class CredentialCache:
                 pass
 
     def clear(self) -> int:
-        """Delete every entry (and lock file); returns how many entries were removed."""
+        """Delete every entry and failure marker; returns how many entries were removed.
+
+        Lock files stay: another process may hold one (see ``FileLock``).
+        """
         removed = 0
         try:
             names = os.listdir(self.directory)
         except FileNotFoundError:
             return 0
         for name in names:
-            if name.endswith((".cred", ".lock", ".fail")):
+            if name.endswith((".cred", ".fail")):
                 os.unlink(os.path.join(self.directory, name))
                 removed += name.endswith(".cred")
         return removed

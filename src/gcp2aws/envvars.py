@@ -61,7 +61,8 @@ AWS_WEB_IDENTITY_TOKEN_FILE = "AWS_WEB_IDENTITY_TOKEN_FILE"
 AWS_ROLE_ARN = "AWS_ROLE_ARN"
 AWS_ROLE_SESSION_NAME = "AWS_ROLE_SESSION_NAME"
 
-# --- XDG ----------------------------------------------------------------------------------------
+# --- POSIX and XDG ------------------------------------------------------------------------------
+HOME = "HOME"  # what ~ means in every path gcp2aws expands
 XDG_CACHE_HOME = "XDG_CACHE_HOME"
 
 # Everything that steers botocore's STS region and endpoint choice: part of the cache key.

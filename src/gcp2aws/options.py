@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from gcp2aws import envvars
+from gcp2aws import envvars, paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -238,29 +238,17 @@ def key_parts(raw: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, s
         value = environ.get(name)
         if value:
             parts[f"env.{name}"] = value
-    home = environ.get("HOME") or os.path.expanduser("~")
-    config_file = environ.get(envvars.AWS_CONFIG_FILE) or os.path.join(home, ".aws", "config")
-    parts["stamp.aws_config"] = _file_stamp(config_file)
-    google_file = raw.get("credentials_file") or environ.get(envvars.GOOGLE_APPLICATION_CREDENTIALS)
+    parts["stamp.aws_config"] = _file_stamp(paths.aws_config_file(environ))
+    google_file = paths.google_credentials_file(raw.get("credentials_file"), environ)
     if google_file:
-        parts["stamp.google_credentials"] = _file_stamp(os.path.expanduser(google_file))
-    gcloud_dir = environ.get(envvars.CLOUDSDK_CONFIG) or os.path.join(home, ".config", "gcloud")
-    parts["stamp.gcloud_adc"] = _file_stamp(
-        os.path.join(gcloud_dir, "application_default_credentials.json")
-    )
+        parts["stamp.google_credentials"] = _file_stamp(google_file)
+    parts["stamp.gcloud_adc"] = _file_stamp(paths.gcloud_adc_file(environ))
     return parts
 
 
 def cache_dir(raw: Mapping[str, str], environ: Mapping[str, str]) -> str:
-    """``--cache-dir`` / GCP2AWS_CACHE_DIR, else ``$XDG_CACHE_HOME/gcp2aws``, else ~/.cache."""
-    explicit = raw.get("cache_dir")
-    if explicit:
-        return os.path.abspath(os.path.expanduser(explicit))
-    xdg = environ.get(envvars.XDG_CACHE_HOME)
-    if xdg and os.path.isabs(xdg):
-        return os.path.join(xdg, "gcp2aws")
-    home = environ.get("HOME") or os.path.expanduser("~")
-    return os.path.join(home, ".cache", "gcp2aws")
+    """The cache directory for these options (see ``paths.cache_dir``)."""
+    return paths.cache_dir(raw.get("cache_dir"), environ)
 
 
 DEFAULT_REFRESH_WINDOW = 1200  # botocore's 15-minute advisory window plus a 5-minute margin

@@ -108,6 +108,7 @@ class CredentialProvider:
                     session_policy=settings.session_policy,
                     policy_arns=settings.policy_arns,
                     session=self._botocore_session,
+                    environ=self.environ,
                 )
             except StsError as exc:
                 if not exc.transient or attempt == EXCHANGE_ATTEMPTS:

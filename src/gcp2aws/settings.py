@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gcp2aws import options, validation
+from gcp2aws import options, paths, validation
 from gcp2aws.errors import UsageError
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
@@ -126,7 +126,7 @@ def load(
             else DEFAULT_TIMEOUT
         ),
         token_source=token_source,
-        credentials_file=os.path.expanduser(credentials_file) if credentials_file else None,
+        credentials_file=paths.expand_user(credentials_file, environ) if credentials_file else None,
         impersonate_service_account=get("impersonate_service_account"),
         delegates=tuple(d.strip() for d in get("delegates", "").split(",") if d.strip()),
         token_file=get("token_file"),

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from gcp2aws import validation
+from gcp2aws import envvars, validation
 from gcp2aws._version import __version__
 from gcp2aws.errors import ConfigError, Gcp2AwsError, StsDeniedError, StsError
 from gcp2aws.models import AwsCredentials, IdToken
@@ -44,7 +44,7 @@ def resolve_region(
     # botocore itself reads only AWS_DEFAULT_REGION; AWS_REGION is what the other SDKs and
     # AWS CLI v2 honour first.
     environ = os.environ if environ is None else environ
-    configured = environ.get("AWS_REGION") or session.get_config_variable("region")
+    configured = environ.get(envvars.AWS_REGION) or session.get_config_variable("region")
     if isinstance(configured, str) and configured:
         return configured
     return validation.default_region(role_arn)
@@ -185,14 +185,18 @@ def assume_role_with_web_identity(
     session_policy: str | None = None,
     policy_arns: tuple[str, ...] = (),
     session: botocore.session.Session | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> AwsCredentials:
-    """One exchange (botocore retries inside it); raises ``StsError`` / ``StsDeniedError``."""
+    """One exchange (botocore retries inside it); raises ``StsError`` / ``StsDeniedError``.
+
+    ``environ`` decides AWS_REGION; botocore's session reads its own settings.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError  # not a BotoCoreError
 
     session = session or new_session()
     try:
-        region = resolve_region(role_arn, region, session)
+        region = resolve_region(role_arn, region, session, environ)
         client = make_client(region, deadline, session)
     except BotoCoreError as exc:
         raise _setup_error(exc) from exc

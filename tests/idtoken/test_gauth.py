@@ -201,20 +201,6 @@ def test_read_info_and_file_type_of_a_good_file(tmp_path: Path) -> None:
     assert gauth.file_type(str(path), source="s") == "authorized_user"
 
 
-def test_credentials_file_and_well_known_adc_location(tmp_path: Path) -> None:
-    assert gauth.credentials_file(None, {}) is None
-    assert gauth.credentials_file("~/k.json", {"HOME": str(tmp_path)}).endswith("/k.json")
-    env = {"GOOGLE_APPLICATION_CREDENTIALS": "/etc/key.json"}
-    assert gauth.credentials_file(None, env) == "/etc/key.json"
-    assert gauth.credentials_file("/other.json", env) == "/other.json"
-    assert gauth.well_known_adc_file({"CLOUDSDK_CONFIG": "/cfg"}) == (
-        "/cfg/application_default_credentials.json"
-    )
-    assert gauth.well_known_adc_file({"HOME": "/home/u"}) == (
-        "/home/u/.config/gcloud/application_default_credentials.json"
-    )
-
-
 def test_load_credentials_refuses_incomplete_or_unknown_files() -> None:
     with pytest.raises(
         ConfigError, match=r"cannot load the service_account credentials in k\.json"

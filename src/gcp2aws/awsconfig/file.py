@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from gcp2aws import atomicfile
+from gcp2aws import atomicfile, paths
 from gcp2aws.errors import ConfigError
 
 __all__ = ["backup_path", "config_path", "read_config", "write_config"]
 
-_VAR_RE = re.compile(r"\$(?:(\w+)|\{([^}]*)\})")
 _WRITE_HINT = "Fix its permissions or pass --print to see the lines to add"
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``AWS_CONFIG_FILE`` (with ``~`` expanded), else ``~/.aws/config``."""
-    env = os.environ if environ is None else environ
-    raw = env.get("AWS_CONFIG_FILE") or "~/.aws/config"
-    # botocore expands $VARS and ~ in the path; do the same with the given environment.
-    raw = _VAR_RE.sub(lambda m: env.get(m.group(1) or m.group(2), m.group()), raw)
-    home = env.get("HOME")
-    if home and (raw == "~" or raw.startswith("~/")):
-        return Path(home + raw[1:])
-    return Path(raw).expanduser()
+    """``AWS_CONFIG_FILE`` (variables and ``~`` expanded), else ``~/.aws/config``."""
+    return Path(paths.aws_config_file(os.environ if environ is None else environ))
 
 
 def backup_path(path: Path) -> Path:

@@ -273,7 +273,7 @@ class Doctor:
             return None
         try:
             session = sts.new_session()
-            region = sts.resolve_region(role_arn, self.settings.region, session)
+            region = sts.resolve_region(role_arn, self.settings.region, session, self.environ)
             client = sts.make_client(region, Deadline(5.0), session)
         except Exception as exc:
             self.add(

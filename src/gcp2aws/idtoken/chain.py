@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 
+from gcp2aws import paths
 from gcp2aws.errors import ConfigError, NoTokenSourceError
 from gcp2aws.idtoken import adc_impersonated, gauth, metadata, service_account
 from gcp2aws.idtoken.base import TokenSource
@@ -62,7 +63,7 @@ def _impersonate(
 
 
 def _credentials_path(settings: Settings, environ: Mapping[str, str]) -> str | None:
-    return gauth.credentials_file(settings.credentials_file, environ)
+    return paths.google_credentials_file(settings.credentials_file, environ)
 
 
 def _from_credentials_file(path: str, environ: Mapping[str, str]) -> TokenSource:
@@ -98,7 +99,7 @@ def _adc_impersonated(
 ) -> TokenSource | None:
     path = _credentials_path(settings, environ)
     if path is None and forced:
-        well_known = gauth.well_known_adc_file(environ)
+        well_known = paths.gcloud_adc_file(environ)
         path = well_known if os.path.isfile(well_known) else None
     if path is None:
         if forced:
@@ -130,7 +131,7 @@ def _well_known(environ: Mapping[str, str]) -> tuple[TokenSource | None, ConfigE
     google-auth's own order puts this file before the metadata server; user credentials in
     it cannot mint ID tokens, so for those the metadata server still gets its turn.
     """
-    path = gauth.well_known_adc_file(environ)
+    path = paths.gcloud_adc_file(environ)
     if not os.path.isfile(path):
         return None, None
     try:
@@ -165,7 +166,7 @@ def select(settings: Settings, environ: Mapping[str, str]) -> TokenSource:
             return source
         log.debug("token source %s does not apply", name)
     if unusable is not None:
-        path = gauth.well_known_adc_file(environ)
+        path = paths.gcloud_adc_file(environ)
         raise NoTokenSourceError(
             f"not on Google Cloud, and the gcloud credentials in {path} cannot mint ID tokens "
             "for an arbitrary audience",

@@ -8,7 +8,6 @@ urllib3 is already installed with botocore while ``requests`` is not a dependenc
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ATTEMPT_TIMEOUT = 10.0
-ADC_FILE_NAME = "application_default_credentials.json"
 LOGIN_HINT = "run `gcloud auth application-default login` again"
 
 
@@ -97,21 +95,6 @@ def google_request(pool: DeadlinePool) -> Any:
 
 
 # -- credentials files ---------------------------------------------------------------------
-
-
-def credentials_file(explicit: str | None, environ: Mapping[str, str]) -> str | None:
-    """``--credentials-file`` else GOOGLE_APPLICATION_CREDENTIALS (None when neither is set)."""
-    path = explicit or environ.get(envvars.GOOGLE_APPLICATION_CREDENTIALS)
-    return os.path.expanduser(path) if path else None
-
-
-def well_known_adc_file(environ: Mapping[str, str]) -> str:
-    """Where ``gcloud auth application-default login`` writes its credentials."""
-    config = environ.get(envvars.CLOUDSDK_CONFIG)
-    if not config:
-        home = environ.get("HOME") or os.path.expanduser("~")
-        config = os.path.join(home, ".config", "gcloud")
-    return os.path.join(config, ADC_FILE_NAME)
 
 
 def read_info(path: str, *, source: str) -> dict[str, Any]:

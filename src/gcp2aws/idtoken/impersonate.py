@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from gcp2aws import paths
 from gcp2aws.errors import NoTokenSourceError, TokenUnavailableError
 from gcp2aws.idtoken import gauth, iamcredentials, metadata
 from gcp2aws.idtoken.jwt import decode_unverified
@@ -108,10 +109,10 @@ def default_caller(
     credentials_file: str | None, environ: Mapping[str, str], *, source: str = NAME
 ) -> Caller:
     """Application Default Credentials, in google-auth's order, honouring ``environ``."""
-    explicit = gauth.credentials_file(credentials_file, environ)
+    explicit = paths.google_credentials_file(credentials_file, environ)
     if explicit:
         return caller_from_file(explicit, environ, source=source)
-    well_known = gauth.well_known_adc_file(environ)
+    well_known = paths.gcloud_adc_file(environ)
     if os.path.isfile(well_known):
         return caller_from_file(well_known, environ, source=source)
     found = metadata.detect(environ)
