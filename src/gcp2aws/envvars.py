@@ -80,16 +80,7 @@ AWS_ENDPOINT_INPUTS = (
     AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
 )
 
-# Everything that steers which Google identity the token-source chain picks: part of the key.
-GOOGLE_SOURCE_INPUTS = (
-    GCE_METADATA_HOST,
-    GCE_METADATA_ROOT,
-    GCE_METADATA_IP,
-    GOOGLE_APPLICATION_CREDENTIALS,
-    CLOUDSDK_CONFIG,
-    IAM_CREDENTIALS_ENDPOINT,
-    OAUTH_TOKEN_URI,
-)
+# What steers which Google identity the chain picks is declared per source in idtoken.registry.
 
 # Variables an `exec` child must not inherit: they would override the credentials we hand it.
 CONFLICTING_FOR_CHILD = (

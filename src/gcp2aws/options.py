@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from gcp2aws import envvars, paths
+from gcp2aws.idtoken import registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -202,27 +203,6 @@ def _file_stamp(path: str) -> str:
     return f"{st.st_mtime_ns}:{st.st_size}"
 
 
-def configured_source(raw: Mapping[str, str], environ: Mapping[str, str]) -> str:
-    """The token source the chain will pick, as far as configuration alone decides it.
-
-    Mirrors the chain's order without probing anything: the explicit flags first, then a
-    credentials file, else "ambient" (gcloud's ADC file or the metadata server).
-    """
-    forced = raw.get("token_source", "auto")
-    if forced != "auto":
-        return forced
-    for dest, name in (
-        ("token_command", "command"),
-        ("token_file", "file"),
-        ("impersonate_service_account", "impersonate"),
-    ):
-        if dest in raw:
-            return name
-    if "credentials_file" in raw or environ.get(envvars.GOOGLE_APPLICATION_CREDENTIALS):
-        return "credentials-file"
-    return "ambient"
-
-
 def key_parts(raw: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
     """Everything that can change the credentials an exchange returns, as plain strings.
 
@@ -233,16 +213,14 @@ def key_parts(raw: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, s
     """
     skip = ("no_cache", "debug", "cache_dir", "refresh_window", "timeout")
     parts = {f"opt.{k}": v for k, v in raw.items() if k not in skip}
-    parts["source"] = configured_source(raw, environ)
-    for name in (*envvars.AWS_ENDPOINT_INPUTS, *envvars.GOOGLE_SOURCE_INPUTS):
+    parts["source"] = registry.configured_source(raw, environ)
+    for name in (*envvars.AWS_ENDPOINT_INPUTS, *registry.key_env()):
         value = environ.get(name)
         if value:
             parts[f"env.{name}"] = value
     parts["stamp.aws_config"] = _file_stamp(paths.aws_config_file(environ))
-    google_file = paths.google_credentials_file(raw.get("credentials_file"), environ)
-    if google_file:
-        parts["stamp.google_credentials"] = _file_stamp(google_file)
-    parts["stamp.gcloud_adc"] = _file_stamp(paths.gcloud_adc_file(environ))
+    for part, path in registry.key_files(raw, environ).items():
+        parts[part] = _file_stamp(path)
     return parts
 
 

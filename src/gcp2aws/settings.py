@@ -8,19 +8,11 @@ from dataclasses import dataclass, field
 
 from gcp2aws import options, paths, validation
 from gcp2aws.errors import UsageError
+from gcp2aws.idtoken import registry
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_DURATION = 3600
 DEFAULT_TIMEOUT = 30.0
-TOKEN_SOURCES = (
-    "auto",
-    "metadata",
-    "service-account-key",
-    "impersonate",
-    "adc-impersonated",
-    "file",
-    "command",
-)
 
 
 @dataclass(frozen=True)
@@ -90,10 +82,11 @@ def load(
             provenance[dest] = flag if from_flag else env
     get = raw.get
     token_source = get("token_source", "auto")
-    if token_source not in TOKEN_SOURCES:
+    choices = registry.choices()
+    if token_source not in choices:
         raise UsageError(
             f"unknown token source {token_source!r}",
-            hint="Choose one of: " + ", ".join(TOKEN_SOURCES),
+            hint="Choose one of: " + ", ".join(choices),
         )
     policy = get("session_policy")
     credentials_file = get("credentials_file")

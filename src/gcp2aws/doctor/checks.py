@@ -32,16 +32,6 @@ from gcp2aws.settings import Settings
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 MAX_SKEW = 300  # seconds: beyond this, STS may judge the token not yet valid or expired
 
-WHY_NOT = {
-    "command": "no --token-command",
-    "file": "no --token-file",
-    "impersonate": "no --impersonate-service-account",
-    "service-account-key": "no --credentials-file and GOOGLE_APPLICATION_CREDENTIALS is unset",
-    "adc-impersonated": "no --credentials-file and GOOGLE_APPLICATION_CREDENTIALS is unset",
-    "metadata": "no metadata server answered (GCE_METADATA_HOST unset, not Google hardware, "
-    "nothing at GCE_METADATA_IP)",
-}
-
 
 @dataclass(frozen=True)
 class Check:
@@ -158,33 +148,18 @@ class Doctor:
         self.add("aws config", PASS, f"profile {name!r} in {path}: credential_process runs {found}")
 
     def check_sources(self) -> None:
-        settings = self.settings
-        notes = []
-        chosen: TokenSource | None = None
-        for name, detector in chain.DETECTORS.items():
-            forced = settings.token_source == name
-            if settings.token_source not in ("auto", name):
-                continue
-            try:
-                source = detector(settings, self.environ, forced)
-            except Gcp2AwsError as exc:
-                notes.append(f"{name}: applies but is broken ({exc.one_line()})")
-                self.add("token source", FAIL, "; ".join(notes), exc.hint)
-                return
-            if source is None:
-                notes.append(f"{name}: {WHY_NOT.get(name, 'does not apply')}")
-                continue
-            chosen = source
-            break
-        if chosen is None:
-            try:
-                chosen = chain.select(settings, self.environ)
-            except Gcp2AwsError as exc:
-                self.add("token source", FAIL, exc.message + ". " + "; ".join(notes), exc.hint)
-                return
-        self.source = chosen
-        others = f" (skipped: {'; '.join(notes)})" if notes else ""
-        self.add("token source", PASS, f"{chosen.name}: {chosen.describe()}{others}")
+        found = chain.explain(self.settings, self.environ)
+        notes = "; ".join(found.notes)
+        if found.source is None:
+            assert found.error is not None  # noqa: S101 - explain sets one or the other
+            if found.broken:
+                self.add("token source", FAIL, notes, found.error.hint)
+            else:
+                self.add("token source", FAIL, found.error.message + ". " + notes, found.error.hint)
+            return
+        self.source = found.source
+        others = f" (skipped: {notes})" if notes else ""
+        self.add("token source", PASS, f"{found.source.name}: {found.source.describe()}{others}")
 
     def check_metadata(self) -> None:
         host = metadata.metadata_host(self.environ)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from gcp2aws.errors import ConfigError
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
 from gcp2aws.validation import sanitize_session_name
@@ -21,6 +22,13 @@ class TokenSource(Protocol):
     def fetch(self, audience: str, deadline: Deadline) -> IdToken:
         """A fresh token for ``audience``; raises gcp2aws errors only, within ``deadline``."""
         ...
+
+
+def needs(flag: str, name: str) -> ConfigError:
+    """The error for ``--token-source NAME`` forced without the flag that configures it."""
+    return ConfigError(
+        f"--token-source {name} needs {flag}", hint=f"Pass {flag}, or drop --token-source"
+    )
 
 
 def default_session_name(token: IdToken) -> str:

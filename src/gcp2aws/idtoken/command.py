@@ -6,11 +6,18 @@ import os
 import shlex
 import signal
 import subprocess
+from typing import TYPE_CHECKING
 
 from gcp2aws.errors import TokenInvalidError, TokenUnavailableError, UsageError
+from gcp2aws.idtoken.base import TokenSource, needs
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from gcp2aws.settings import Settings
 
 NAME = "command"
 MAX_SECONDS = 30.0
@@ -97,3 +104,11 @@ class CommandSource:
                 hint="The token command must print one compact JWT on stdout",
             ) from exc
         return decode_unverified(text, source=f"{NAME} ({self.program})")
+
+
+def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:
+    if settings.token_command:
+        return CommandSource(settings.token_command, max_seconds=min(MAX_SECONDS, settings.timeout))
+    if forced:
+        raise needs("--token-command", NAME)
+    return None

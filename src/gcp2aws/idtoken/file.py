@@ -7,11 +7,18 @@ The file may be rotated by someone else (a Kubernetes projected token, ``gcp2aws
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from gcp2aws.errors import TokenInvalidError, TokenUnavailableError
+from gcp2aws.idtoken.base import TokenSource, needs
 from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from gcp2aws.settings import Settings
 
 NAME = "file"
 
@@ -47,3 +54,11 @@ class FileSource:
                 hint="Point --token-file at a file that holds one compact JWT",
             ) from exc
         return decode_unverified(text, source=f"{NAME} ({self.path})")
+
+
+def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:
+    if settings.token_file:
+        return FileSource(settings.token_file)
+    if forced:
+        raise needs("--token-file", NAME)
+    return None

@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gcp2aws import paths
 from gcp2aws.errors import NoTokenSourceError, TokenUnavailableError
 from gcp2aws.idtoken import gauth, iamcredentials, metadata
+from gcp2aws.idtoken.base import TokenSource, needs
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
+
+if TYPE_CHECKING:
+    from gcp2aws.settings import Settings
 
 NAME = "impersonate"
 ACCESS_TOKEN_PATH = "instance/service-accounts/default/token"
@@ -197,3 +201,16 @@ class ImpersonateSource:
             api_root=iamcredentials.endpoint(self.environ),
             source=NAME,
         )
+
+
+def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:
+    if settings.impersonate_service_account:
+        return ImpersonateSource(
+            settings.impersonate_service_account,
+            delegates=settings.delegates,
+            credentials_file=settings.credentials_file,
+            environ=environ,
+        )
+    if forced:
+        raise needs("--impersonate-service-account", NAME)
+    return None

@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from gcp2aws import envvars
@@ -23,6 +24,9 @@ from gcp2aws.errors import DeadlineExceededError, TokenUnavailableError
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline, backoff_delays, sleep_within
+
+if TYPE_CHECKING:
+    from gcp2aws.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -250,3 +254,7 @@ def detect(environ: Mapping[str, str], *, forced: bool = False) -> MetadataSourc
 
 def from_environ(environ: Mapping[str, str] | None = None) -> MetadataSource:
     return MetadataSource(metadata_host(os.environ if environ is None else environ))
+
+
+def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> MetadataSource | None:
+    return detect(environ, forced=forced)
