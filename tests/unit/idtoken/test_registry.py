@@ -58,7 +58,8 @@ def test_a_registered_source_is_a_choice_in_the_chain_and_in_the_key(
     token_file.write_text("x")
     env = {"HOME": str(tmp_path), "FAKE_TOKEN_FILE": str(token_file)}
     found = chain.explain(settings.load({}, env), env)
-    assert found.source is not None and found.source.name == "fake"
+    assert found.source is not None
+    assert found.source.name == "fake"
     # Every earlier source said why it did not apply, from its own record.
     assert found.notes[0] == "command: no --token-command"
     assert found.notes[-1].startswith("gcloud-adc-file: no gcloud ADC file")
@@ -78,7 +79,8 @@ def test_a_source_that_does_not_apply_explains_itself(
     assert found.source is None
     assert "fake: FAKE_TOKEN_FILE is unset" in found.notes
     assert found.notes[-1].startswith("metadata: no metadata server answered")
-    assert found.error is not None and "no credentials found" in found.error.message
+    assert found.error is not None
+    assert "no credentials found" in found.error.message
 
 
 def test_the_cache_key_inputs_are_those_of_before_the_registry() -> None:
@@ -112,7 +114,9 @@ def test_an_unusable_gcloud_file_lets_the_metadata_server_try_then_says_why(
     env = {"HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(adc.parent)}
     env["GCE_METADATA_IP"] = "127.0.0.1:9"
     found = chain.explain(settings.load({}, env), env)
-    assert found.source is None and not found.broken
+    assert found.source is None
+    assert not found.broken
     assert found.notes[-1].startswith("metadata: ")
-    assert found.error is not None and "cannot mint ID tokens" in found.error.message
+    assert found.error is not None
+    assert "cannot mint ID tokens" in found.error.message
     assert found.error.__cause__ is not None
