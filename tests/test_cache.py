@@ -281,3 +281,33 @@ def test_lock_is_released_when_the_holder_is_killed(cache: CredentialCache) -> N
         if holder.poll() is None:
             holder.kill()
             holder.wait(10)
+
+
+def test_entries_go_through_the_same_checks_as_a_read(
+    cache: CredentialCache, tmp_path: Path
+) -> None:
+    good = CacheEntry(KEY, 2_000_000_000, PAYLOAD)
+    cache.write(good)
+    other = CacheEntry(KEY + "2", 2_000_000_000, PAYLOAD)
+    cache.write(other)
+    os.chmod(cache.path_for(other.key), 0o644)  # readable by others: refused, as by read()
+    outside = tmp_path / "planted.cred"
+    outside.write_bytes(cache_mod.encode_entry(CacheEntry("k", 2_000_000_000, b"x")))
+    os.chmod(outside, 0o600)
+    os.symlink(outside, os.path.join(cache.directory, "0000000000000000.cred"))
+    listed = dict(cache.entries())
+    assert set(listed) == {
+        "0000000000000000.cred",
+        os.path.basename(cache.path_for(KEY)),
+        os.path.basename(cache.path_for(other.key)),
+    }
+    assert listed["0000000000000000.cred"] is None  # a symlink is never followed
+    assert listed[os.path.basename(cache.path_for(other.key))] is None
+    entry = listed[os.path.basename(cache.path_for(KEY))]
+    assert entry is not None
+    assert entry.key_value("opt.role_arn") == "arn:aws:iam::123456789012:role/r"
+    assert entry.key_value("opt.missing") is None
+    os.chmod(cache.directory, 0o770)  # noqa: S103 - the unsafe mode under test
+    assert cache.entries() == []  # an unsafe directory is not listed at all
+    os.chmod(cache.directory, 0o700)
+    assert CredentialCache(cache.directory + "-missing").entries() == []

@@ -59,6 +59,13 @@ class CacheEntry:
     def remaining(self, now: float) -> float:
         return self.expires_at - now
 
+    def key_value(self, name: str) -> str | None:
+        """One ``name=value`` line of the key (e.g. ``opt.role_arn``), or None."""
+        prefix = name + "="
+        return next(
+            (ln[len(prefix) :] for ln in self.key.splitlines() if ln.startswith(prefix)), None
+        )
+
 
 def encode_entry(entry: CacheEntry) -> bytes:
     key = entry.key.encode()
@@ -142,8 +149,28 @@ class CredentialCache:
     # -- reading (hot path) -------------------------------------------------------------------
     def read(self, key: str) -> CacheEntry | None:
         """The entry for ``key``, or ``None`` when missing, unsafe, corrupt or for another key."""
+        entry = self._read_path(self.path_for(key))
+        if entry is None or entry.key != key:
+            return None
+        return entry
+
+    def entries(self) -> list[tuple[str, CacheEntry | None]]:
+        """Every entry file's name and entry (None: unsafe or corrupt), checked as ``read`` does.
+
+        Empty when the directory is missing or unsafe: nothing in it can be trusted.
+        """
+        if self.unsafe_reason() is not None:
+            return []
         try:
-            fd = os.open(self.path_for(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".cred"))
+        except OSError:
+            return []
+        return [(name, self._read_path(os.path.join(self.directory, name))) for name in names]
+
+    @staticmethod
+    def _read_path(path: str) -> CacheEntry | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             return None  # missing, or a symlink planted in its place (ELOOP)
         try:
@@ -160,10 +187,7 @@ class CredentialCache:
             return None
         finally:
             os.close(fd)
-        entry = decode_entry(data)
-        if entry is None or entry.key != key:
-            return None
-        return entry
+        return decode_entry(data)
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, entry: CacheEntry) -> None:

@@ -256,3 +256,56 @@ def credentials_from_response(response: Mapping[str, Any], *, source: str) -> Aw
     except (KeyError, TypeError, AttributeError, OverflowError) as exc:
         # OverflowError: an Expiration near year 9999 with an offset cannot be made UTC.
         raise StsError("STS answered without usable credentials", code="Malformed") from exc
+
+
+def caller_identity(
+    creds: AwsCredentials,
+    *,
+    role_arn: str,
+    region: str | None,
+    timeout: float,
+    session: botocore.session.Session | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """GetCallerIdentity signed with ``creds``: the ARN STS sees, or ``StsError``.
+
+    Proves that what an exchange returned actually works (``gcp2aws init`` runs it).
+    """
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = session or new_session()
+    try:
+        region = resolve_region(role_arn, region, session, environ)
+        # Without a Config, botocore waits 60 s per attempt: keep to the timeout instead.
+        per_attempt = max(1.0, timeout / 2)
+        config = Config(
+            connect_timeout=min(5.0, per_attempt),
+            read_timeout=per_attempt,
+            retries={"mode": "standard", "total_max_attempts": 2},
+        )
+        client: Any = session.create_client(
+            "sts",
+            region_name=region,
+            config=config,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+        )
+    except BotoCoreError as exc:
+        raise _setup_error(exc) from exc
+    try:
+        return str(client.get_caller_identity()["Arn"])
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "") or "unknown error"
+        raise StsError(
+            f"STS GetCallerIdentity with the new credentials failed in {region}: {code}",
+            hint="Check that STS is enabled for the account in that region, or pass --region",
+            code=code,
+        ) from exc
+    except (BotoCoreError, KeyError) as exc:
+        raise StsError(
+            f"STS GetCallerIdentity with the new credentials failed in {region}: "
+            f"{type(exc).__name__}",
+            hint="Check network access to the STS endpoint",
+        ) from exc

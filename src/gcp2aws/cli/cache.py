@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws.cache import CredentialCache, decode_entry
+    from gcp2aws.cache import CredentialCache
 
     settings = load_settings(ns, environ)
     cache = CredentialCache(settings.cache_dir)
@@ -37,28 +37,16 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
             f"gcp2aws: removed {removed} cached credential set(s) from {cache.directory}\n"
         )
         return 0
-    import os
-
     now = time.time()
     lines = []
-    try:
-        names = sorted(n for n in os.listdir(cache.directory) if n.endswith(".cred"))
-    except FileNotFoundError:
-        names = []
-    for name in names:
-        with open(os.path.join(cache.directory, name), "rb") as fh:
-            entry = decode_entry(fh.read())
+    reason = cache.unsafe_reason()
+    if reason is not None and reason != "it does not exist yet":
+        sys.stderr.write(f"gcp2aws: {cache.directory} is refused: {reason}\n")
+    for name, entry in cache.entries():
         if entry is None:
             lines.append(f"{name}  unreadable (will be replaced)")
             continue
-        role = next(
-            (
-                ln[len("opt.role_arn=") :]
-                for ln in entry.key.splitlines()
-                if ln.startswith("opt.role_arn=")
-            ),
-            "-",
-        )
+        role = entry.key_value("opt.role_arn") or "-"
         left = int(entry.remaining(now))
         state = f"expires in {left // 60} min" if left > 0 else "expired"
         lines.append(f"{name}  {role}  {state}")

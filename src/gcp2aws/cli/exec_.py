@@ -129,8 +129,9 @@ def _run_with_server(
 ) -> int:
     import subprocess
 
-    from gcp2aws.cli.serve import start_server
+    from gcp2aws import signals
     from gcp2aws.delivery import shellenv
+    from gcp2aws.delivery.server import start
 
     # Handlers go in before the child exists: a SIGTERM in between must not orphan it.
     child: subprocess.Popen[bytes] | None = None
@@ -145,14 +146,14 @@ def _run_with_server(
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signum)
 
-    previous = {}
-    for name in FORWARDED_SIGNALS:
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            previous[sig] = signal.signal(sig, _forward)
-    try:
-        server = start_server(
-            ns, settings, environ, access_log=sys.stderr if settings.debug else None
+    with signals.handling(_forward, FORWARDED_SIGNALS):
+        server = start(
+            settings,
+            environ,
+            host=ns.host,
+            port=ns.port,
+            allow_non_loopback=ns.allow_non_loopback,
+            access_log=sys.stderr if settings.debug else None,
         )
         try:
             extra = server.client_env()
@@ -168,7 +169,4 @@ def _run_with_server(
             code = child.wait()
         finally:
             server.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return code if code >= 0 else 128 - code

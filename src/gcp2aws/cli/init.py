@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gcp2aws.cli.common import ALL_OPTIONS, add_options, load_settings, write_stdout
-from gcp2aws.errors import Gcp2AwsError, StsError, UsageError
+from gcp2aws.errors import Gcp2AwsError, UsageError
 
 DESCRIPTION = """\
 Write (or update) a profile in AWS_CONFIG_FILE (default ~/.aws/config) whose
@@ -126,8 +126,6 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def verify(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Exchange, then GetCallerIdentity signed with the new credentials; doctor on failure."""
-    from botocore.config import Config
-
     from gcp2aws import sts
     from gcp2aws.doctor.checks import Doctor, render_text
     from gcp2aws.provider import CredentialProvider
@@ -135,25 +133,13 @@ def verify(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = load_settings(ns, environ)
     try:
         creds = CredentialProvider(settings, environ=environ).get().credentials
-        session = sts.new_session()
-        role_arn = settings.require_role_arn()
-        region = sts.resolve_region(role_arn, settings.region, session)
-        # Without a Config, botocore waits 60 s per attempt: keep to --timeout instead.
-        per_attempt = max(1.0, settings.timeout / 2)
-        config = Config(
-            connect_timeout=min(5.0, per_attempt),
-            read_timeout=per_attempt,
-            retries={"mode": "standard", "total_max_attempts": 2},
+        arn = sts.caller_identity(
+            creds,
+            role_arn=settings.require_role_arn(),
+            region=settings.region,
+            timeout=settings.timeout,
+            environ=environ,
         )
-        client: Any = session.create_client(
-            "sts",
-            region_name=region,
-            config=config,
-            aws_access_key_id=creds.access_key_id,
-            aws_secret_access_key=creds.secret_access_key,
-            aws_session_token=creds.session_token,
-        )
-        arn = _caller_arn(client, region)
     except Gcp2AwsError as exc:
         sys.stderr.write(f"gcp2aws: verification failed: {exc.one_line()}\n")
         sys.stderr.write("gcp2aws: running the doctor:\n")
@@ -164,24 +150,3 @@ def verify(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     profile = "" if ns.profile == "default" else f" --profile {ns.profile}"
     write_stdout(f"{arn}\nTry: aws sts get-caller-identity{profile}\n")
     return 0
-
-
-def _caller_arn(client: Any, region: str) -> str:
-    """GetCallerIdentity's Arn; botocore's errors become StsError so the doctor runs."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return str(client.get_caller_identity()["Arn"])
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "") or "unknown error"
-        raise StsError(
-            f"STS GetCallerIdentity with the new credentials failed in {region}: {code}",
-            hint="Check that STS is enabled for the account in that region, or pass --region",
-            code=code,
-        ) from exc
-    except (BotoCoreError, KeyError) as exc:
-        raise StsError(
-            f"STS GetCallerIdentity with the new credentials failed in {region}: "
-            f"{type(exc).__name__}",
-            hint="Check network access to the STS endpoint",
-        ) from exc

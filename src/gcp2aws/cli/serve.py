@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
 from gcp2aws.cli.common import add_options, load_settings, write_stdout
-
-if TYPE_CHECKING:
-    from gcp2aws.delivery.server import CredentialServer
-    from gcp2aws.settings import Settings
 
 DESCRIPTION = """\
 Serve temporary AWS credentials to local AWS SDKs and CLIs as a container
@@ -90,59 +85,22 @@ def add_endpoint_options(group: Any) -> None:
     )
 
 
-def start_server(
-    ns: argparse.Namespace,
-    settings: Settings,
-    environ: Mapping[str, str],
-    *,
-    access_log: TextIO | None,
-) -> CredentialServer:
-    """Build and start the endpoint for ``settings``; the first credentials are in on return."""
-    from gcp2aws import sts
-    from gcp2aws.delivery.server import CredentialServer
-    from gcp2aws.provider import CredentialProvider
-
-    settings.require_role_arn()
-    if not 0 <= ns.port <= 65535:
-        from gcp2aws.errors import UsageError
-
-        raise UsageError(f"invalid port {ns.port}", hint="Pass --port between 0 and 65535")
-    # One botocore session for the server's life: a new one per refresh would re-load the
-    # endpoint and service models every time (slower, and more memory churn).
-    provider = CredentialProvider(settings, environ=environ, botocore_session=sts.new_session())
-    server = CredentialServer(
-        provider.get,
-        refresh_window=settings.refresh_window,
-        host=ns.host,
-        port=ns.port,
-        allow_non_loopback=ns.allow_non_loopback,
-        access_log=access_log,
-    )
-    try:
-        return server.start()
-    except OSError as exc:
-        from gcp2aws.errors import ConfigError
-
-        raise ConfigError(
-            f"cannot listen on {ns.host} port {ns.port}: {exc.strerror}",
-            hint="Pick another --port, or 0 for any free port",
-        ) from exc
-
-
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from gcp2aws import signals
     from gcp2aws.delivery import server_auth, shellenv
+    from gcp2aws.delivery.server import start
 
     settings = load_settings(ns, environ)
     log.setLevel(logging.INFO)  # refreshes and lifecycle are worth seeing on a service
     stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        server = start_server(
-            ns, settings, environ, access_log=None if ns.no_access_log else sys.stderr
+    with signals.stopping(stop):
+        server = start(
+            settings,
+            environ,
+            host=ns.host,
+            port=ns.port,
+            allow_non_loopback=ns.allow_non_loopback,
+            access_log=None if ns.no_access_log else sys.stderr,
         )
         try:
             if ns.auth_token_file:
@@ -159,7 +117,4 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
             log.info("shutting down")
         finally:
             server.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0

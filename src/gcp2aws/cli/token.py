@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
+from gcp2aws import signals
 from gcp2aws.cli.common import SOURCE_OPTIONS, add_options, load_settings, write_stdout
 from gcp2aws.errors import UsageError
 from gcp2aws.models import IdToken
@@ -102,21 +101,6 @@ def decoded(token: IdToken, *, now: float) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` (waking the watcher at once) instead of killing us."""
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws.delivery import schedule
     from gcp2aws.provider import CredentialProvider
@@ -155,5 +139,5 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
         token = watcher.refresh()
         watcher.announce(token, time.time(), None)
         return 0
-    with _stop_on_signals(stop):
+    with signals.stopping(stop):
         return watcher.run()

@@ -20,16 +20,17 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
 from gcp2aws import envvars, formats
 from gcp2aws.delivery import schedule, server_auth
-from gcp2aws.errors import Gcp2AwsError
+from gcp2aws.errors import ConfigError, Gcp2AwsError, UsageError
 from gcp2aws.models import AwsCredentials
 from gcp2aws.provider import Result
+from gcp2aws.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -383,3 +384,44 @@ class CredentialServer:
                 self._access_log.flush()
             except (OSError, ValueError):
                 pass  # a closed stderr must not break serving
+
+
+def start(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    allow_non_loopback: bool = False,
+    access_log: TextIO | None = None,
+) -> CredentialServer:
+    """Build and start the endpoint for ``settings``; the first credentials are in on return.
+
+    Raises:
+        UsageError: no role ARN, or a port out of range.
+        ConfigError: the address cannot be bound.
+    """
+    from gcp2aws import sts
+    from gcp2aws.provider import CredentialProvider
+
+    settings.require_role_arn()
+    if not 0 <= port <= 65535:
+        raise UsageError(f"invalid port {port}", hint="Pass --port between 0 and 65535")
+    # One botocore session for the server's life: a new one per refresh would re-load the
+    # endpoint and service models every time (slower, and more memory churn).
+    provider = CredentialProvider(settings, environ=environ, botocore_session=sts.new_session())
+    server = CredentialServer(
+        provider.get,
+        refresh_window=settings.refresh_window,
+        host=host,
+        port=port,
+        allow_non_loopback=allow_non_loopback,
+        access_log=access_log,
+    )
+    try:
+        return server.start()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host} port {port}: {exc.strerror}",
+            hint="Pick another --port, or 0 for any free port",
+        ) from exc

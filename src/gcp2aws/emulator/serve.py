@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any, TextIO
 
+from gcp2aws import signals
 from gcp2aws.emulator.metadata import MetadataEmulator
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    # Signal handlers can only be installed from the main thread; elsewhere the caller
-    # passes its own event and sets it.
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def serve_forever(
@@ -56,7 +38,7 @@ def serve_forever(
     with contextlib.ExitStack() as stack:
         # Handlers go in before the export lines announce readiness: a supervisor that stops
         # us as soon as it reads them must get a clean exit, not a KeyboardInterrupt.
-        stack.enter_context(_stop_on_signals(stop))
+        stack.enter_context(signals.stopping(stop))
         metadata = stack.enter_context(MetadataEmulator(host=host, port=port, **metadata_options))
         lines = [
             f"export GCE_METADATA_HOST={metadata.address}",
