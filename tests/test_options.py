@@ -195,3 +195,17 @@ def test_key_parts_change_when_the_key_file_is_replaced(tmp_path: Path) -> None:
 def test_key_parts_survive_a_nul_in_a_file_path(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": "/tmp/a\x00b"}
     assert options.key_parts({}, env)["stamp.google_credentials"] == "-"
+
+
+def test_parse_flags_speaks_argparse_and_takes_unique_prefixes() -> None:
+    parsed = options.parse_flags(["--role-a", "R", "--dur=900", "--no-cache"])
+    assert parsed == {"role_arn": "R", "duration_seconds": "900", "no_cache": True}
+    with pytest.raises(options.FlagError, match=r"^unrecognized arguments: -r R$"):
+        options.parse_flags(["-r", "R"])
+    with pytest.raises(options.FlagError, match=r"^argument --role-arn: expected one argument$"):
+        options.parse_flags(["--role-arn"])
+    with pytest.raises(options.FlagError, match="ignored explicit argument"):
+        options.parse_flags(["--debug=1"])
+    with pytest.raises(options.FlagError, match="ambiguous option: --role could match --role-arn"):
+        options.parse_flags(["--role", "x"])
+    assert options.parse_fast(["--role-a", "R"]) is None  # abbreviations go to argparse

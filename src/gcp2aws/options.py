@@ -163,36 +163,57 @@ def resolve_raw(cli: Mapping[str, str | bool | None], environ: Mapping[str, str]
     return out
 
 
-def parse_fast(argv: list[str]) -> dict[str, str | bool | None] | None:
-    """Parse ``credentials`` flags without argparse; ``None`` means "let argparse do it".
+class FlagError(ValueError):
+    """A command line the option table does not accept; the text is argparse's reason."""
 
-    Anything unusual (help, an unknown flag, a missing value, a positional) returns None, so
-    the slow path can give its proper error. Only the common, well-formed case is fast.
+
+def parse_flags(argv: list[str], *, abbrev: bool = True) -> dict[str, str | bool | None]:
+    """Parse exchange flags as ``gcp2aws credentials`` does, without argparse.
+
+    Raises ``FlagError`` with argparse's wording. ``abbrev`` accepts a unique prefix of a flag
+    (argparse does); the fast path passes False and leaves such lines to argparse.
     """
     out: dict[str, str | bool | None] = {}
     i = 0
     while i < len(argv):
         arg = argv[i]
         name, eq, inline = arg.partition("=")
+        if name not in BY_FLAG and abbrev and name.startswith("--"):
+            matches = [flag for flag in BY_FLAG if flag.startswith(name)]
+            if len(matches) > 1:
+                raise FlagError(f"ambiguous option: {name} could match {', '.join(matches)}")
+            name = matches[0] if matches else name
         spec = BY_FLAG.get(name)
         if spec is None:
-            return None
+            raise FlagError("unrecognized arguments: " + " ".join(argv[i:]))
         dest, _env, takes_value = spec
         if not takes_value:
             if eq:
-                return None
+                raise FlagError(f"argument {name}: ignored explicit argument {inline!r}")
             out[dest] = True
         elif eq:
             out[dest] = inline
         elif i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-            # argparse refuses most values that start with "-" ("--role-arn -x"): leave
-            # every one of them to it rather than serve from cache what it would reject.
+            # argparse refuses most values that start with "-" ("--role-arn -x"): so do we,
+            # rather than serve from cache what it would reject.
             i += 1
             out[dest] = argv[i]
         else:
-            return None
+            raise FlagError(f"argument {name}: expected one argument")
         i += 1
     return out
+
+
+def parse_fast(argv: list[str]) -> dict[str, str | bool | None] | None:
+    """Parse ``credentials`` flags without argparse; ``None`` means "let argparse do it".
+
+    Anything unusual (help, an unknown flag, a missing value, a positional) returns None, so
+    the slow path can give its proper error. Only the common, well-formed case is fast.
+    """
+    try:
+        return parse_flags(argv, abbrev=False)
+    except FlagError:
+        return None
 
 
 def _file_stamp(path: str) -> str:

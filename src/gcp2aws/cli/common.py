@@ -37,10 +37,13 @@ def add_options(parser: argparse.ArgumentParser, dests: Iterable[str] = ALL_OPTI
             parser.add_argument(flag, dest=dest, action="store_true", help=f"{help_text} [{env}]")
 
 
+def exchange_flags(ns: argparse.Namespace) -> dict[str, str | bool | None]:
+    """The parsed values of the option table's flags (dest -> value)."""
+    return {k: v for k, v in vars(ns).items() if k in ALL_OPTIONS}
+
+
 def load_settings(ns: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    known = {dest for dest, *_ in options.OPTIONS}
-    cli = {k: v for k, v in vars(ns).items() if k in known}
-    return settings.load(cli, environ)
+    return settings.load(exchange_flags(ns), environ)
 
 
 def write_stdout(text: str) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import sys
 from collections.abc import Mapping
 from typing import Any
 
+from gcp2aws import options
 from gcp2aws.awsconfig import file as awsconfig_file
 from gcp2aws.awsconfig import profile as awsconfig
-from gcp2aws.cli.common import ALL_OPTIONS, add_options, write_stdout
+from gcp2aws.cli.common import ALL_OPTIONS, add_options, exchange_flags, write_stdout
 from gcp2aws.errors import ExitCode, Gcp2AwsError
 
 DESCRIPTION = """\
@@ -50,10 +49,8 @@ def register(sub: Any) -> None:
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws import settings as settings_mod
     from gcp2aws.doctor.checks import Doctor, render_json, render_text
-    from gcp2aws.options import OPTIONS
 
-    known = {dest for dest, *_ in OPTIONS}
-    cli: dict[str, str | bool | None] = {k: v for k, v in vars(ns).items() if k in known}
+    cli = exchange_flags(ns)
     note = ""
     if not cli.get("role_arn") and not environ.get("GCP2AWS_ROLE_ARN"):
         from_profile, origin = settings_from_profile(environ, ns.profile)
@@ -98,18 +95,8 @@ def settings_from_profile(
         return {}, exc.one_line()
     if "credentials" not in argv:
         return {}, f"profile {name!r} does not run `gcp2aws credentials`"
-    from gcp2aws.cli.app import build_parser
-
-    rest = argv[argv.index("credentials") :]
-    # argparse reports to stderr before exiting; keep its reason for our one line instead.
-    errors = io.StringIO()
+    rest = argv[argv.index("credentials") + 1 :]
     try:
-        with contextlib.redirect_stderr(errors):
-            ns = build_parser().parse_args(rest)
-    except SystemExit:
-        reason = errors.getvalue().strip().removeprefix("gcp2aws: error: ").split(" (see ")[0]
-        return {}, f"profile {name!r}: its gcp2aws flags do not parse ({reason})"
-    from gcp2aws.options import OPTIONS
-
-    known = {dest for dest, *_ in OPTIONS}
-    return {k: v for k, v in vars(ns).items() if k in known}, f"profile {name!r}"
+        return options.parse_flags(rest), f"profile {name!r}"
+    except options.FlagError as exc:
+        return {}, f"profile {name!r}: its gcp2aws flags do not parse ({exc})"
