@@ -28,6 +28,7 @@ from gcp2aws.doctor.checks import (
 )
 from gcp2aws.emulator.faults import StsError
 from gcp2aws.emulator.metadata import MetadataEmulator
+from gcp2aws.errors import ConfigError
 from gcp2aws.policy.iam import fetch_role_trust_policy
 
 DENIED = StsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
@@ -413,25 +414,24 @@ def test_fetch_role_trust_policy_reads_the_document(iam_keys: str) -> None:
 
 def test_fetch_role_trust_policy_names_a_missing_role(iam_keys: str) -> None:
     arn = "arn:aws:iam::123456789012:role/path/not-there"
-    document, origin = fetch_role_trust_policy(arn)
-    assert document is None
-    assert "role 'not-there' does not exist" in origin
-    assert f"the role ARN {arn} is wrong" in origin
+    with pytest.raises(ConfigError) as info:
+        fetch_role_trust_policy(arn)
+    assert "role 'not-there' does not exist" in info.value.message
+    assert f"the role ARN {arn} is wrong" in info.value.message
+    assert info.value.fields["role_missing"] is True
 
 
 def test_fetch_role_trust_policy_without_credentials(environ: dict[str, str]) -> None:
-    document, origin = fetch_role_trust_policy(ROLE_ARN)
-    assert document is None
-    assert origin.startswith("no AWS credentials to call iam:GetRole")
+    with pytest.raises(ConfigError, match=r"^no AWS credentials to call iam:GetRole"):
+        fetch_role_trust_policy(ROLE_ARN)
 
 
 def test_fetch_role_trust_policy_unreachable_iam(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", "http://127.0.0.1:9")
-    document, origin = fetch_role_trust_policy(ROLE_ARN)
-    assert document is None
-    assert origin.startswith("iam:GetRole with env credentials failed: ")
+    with pytest.raises(ConfigError, match=r"^iam:GetRole with env credentials failed: "):
+        fetch_role_trust_policy(ROLE_ARN)
 
 
 # -- settings from the profile -----------------------------------------------------------------
@@ -504,9 +504,8 @@ def test_fetch_role_trust_policy_skips_a_gcp2aws_profile(
     fake.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
     fake.chmod(0o755)
     write_config(environ, f"[default]\ncredential_process = {fake} credentials\n")
-    document, origin = fetch_role_trust_policy(ROLE_ARN)
-    assert document is None
-    assert "credential_process is gcp2aws itself" in origin
+    with pytest.raises(ConfigError, match="credential_process is gcp2aws itself"):
+        fetch_role_trust_policy(ROLE_ARN)
     assert not marker.exists()
 
 
@@ -520,7 +519,7 @@ def test_fetch_role_trust_policy_uses_another_credential_process(
     helper.chmod(0o755)
     write_config(environ, f"[default]\ncredential_process = {helper}\n")
     monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", moto_iam)
-    document, origin = fetch_role_trust_policy("arn:aws:iam::123456789012:role/absent")
-    assert document is None
-    assert "iam:GetRole with custom-process credentials" in origin
-    assert "does not exist" in origin
+    with pytest.raises(ConfigError) as info:
+        fetch_role_trust_policy("arn:aws:iam::123456789012:role/absent")
+    assert "iam:GetRole with custom-process credentials" in info.value.message
+    assert "does not exist" in info.value.message

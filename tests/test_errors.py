@@ -21,6 +21,8 @@ def test_exit_codes_are_stable() -> None:
         "AWS_ERROR": 7,
         "TIMEOUT": 8,
         "CHECK_FAILED": 9,
+        "NOT_EXECUTABLE": 126,
+        "COMMAND_NOT_FOUND": 127,
         "INTERRUPTED": 130,
     }
 
@@ -37,7 +39,8 @@ def test_exit_codes_are_stable() -> None:
         (errors.StsError, ExitCode.AWS_ERROR),
         (errors.StsDeniedError, ExitCode.AWS_DENIED),
         (errors.DeadlineExceededError, ExitCode.TIMEOUT),
-        (errors.CheckFailedError, ExitCode.CHECK_FAILED),
+        (errors.CommandError, ExitCode.NOT_EXECUTABLE),
+        (errors.CommandNotFoundError, ExitCode.COMMAND_NOT_FOUND),
     ],
 )
 def test_exit_code_per_class(cls: type[errors.Gcp2AwsError], code: ExitCode) -> None:

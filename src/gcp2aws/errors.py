@@ -23,19 +23,27 @@ class ExitCode(IntEnum):
     AWS_ERROR = 7  # STS failed otherwise: throttled, down, malformed reply, region disabled
     TIMEOUT = 8  # the overall deadline ran out
     CHECK_FAILED = 9  # `doctor` found a failing check
+    NOT_EXECUTABLE = 126  # `exec`: the command exists but cannot be run (as shells return)
+    COMMAND_NOT_FOUND = 127  # `exec`: no such command (as shells return)
     INTERRUPTED = 130  # SIGINT
 
 
 class Gcp2AwsError(Exception):
-    """Base class. ``str(err)`` is the one-line message; ``hint`` says what to do."""
+    """Base class. ``str(err)`` is the one-line message; ``hint`` says what to do.
+
+    ``transient`` says whether trying again (with a fresh token) may succeed.
+    """
 
     exit_code: ExitCode = ExitCode.INTERNAL
     default_hint = ""
 
-    def __init__(self, message: str, *, hint: str | None = None, **fields: object) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, transient: bool = False, **fields: object
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = self.default_hint if hint is None else hint
+        self.transient = transient
         self.fields = fields
 
     def one_line(self) -> str:
@@ -73,12 +81,6 @@ class TokenUnavailableError(Gcp2AwsError):
 
     exit_code = ExitCode.TOKEN_UNAVAILABLE
 
-    def __init__(
-        self, message: str, *, hint: str | None = None, transient: bool = False, **fields: object
-    ) -> None:
-        super().__init__(message, hint=hint, **fields)
-        self.transient = transient
-
 
 class TokenInvalidError(Gcp2AwsError):
     """What the source returned is not a usable ID token (not a JWT, expired, wrong audience)."""
@@ -100,9 +102,8 @@ class StsError(Gcp2AwsError):
         transient: bool = False,
         **fields: object,
     ) -> None:
-        super().__init__(message, hint=hint, **fields)
+        super().__init__(message, hint=hint, transient=transient, **fields)
         self.code = code
-        self.transient = transient
 
 
 class StsDeniedError(StsError):
@@ -118,7 +119,11 @@ class DeadlineExceededError(Gcp2AwsError):
     default_hint = "Raise --timeout (GCP2AWS_TIMEOUT) or check network access to the endpoint"
 
 
-class CheckFailedError(Gcp2AwsError):
-    """`gcp2aws doctor` found at least one failing check."""
+class CommandError(Gcp2AwsError):
+    """``exec`` could not start the command; exits as a shell would."""
 
-    exit_code = ExitCode.CHECK_FAILED
+    exit_code = ExitCode.NOT_EXECUTABLE
+
+
+class CommandNotFoundError(CommandError):
+    exit_code = ExitCode.COMMAND_NOT_FOUND

@@ -82,7 +82,7 @@ class CredentialProvider:
         source = self.source()
         token = source.fetch(self.settings.audience, deadline)
         check_fresh(token, now=self.clock())
-        if getattr(source, "requests_audience", True):
+        if source.requests_audience:
             check_audience(token, self.settings.audience)
         return token
 

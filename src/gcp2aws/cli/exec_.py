@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gcp2aws.cli.common import add_options, load_settings
+from gcp2aws.errors import CommandError, CommandNotFoundError
 
 DESCRIPTION = """\
 Run CMD with temporary AWS credentials in its environment. CMD is executed
@@ -32,8 +33,6 @@ child's code (128+N if a signal N killed it).
   gcp2aws exec --server --role-arn ARN -- python long_job.py
 """
 
-EXIT_NOT_FOUND = 127  # what shells return for an unknown command
-EXIT_NOT_EXECUTABLE = 126
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
 
 
@@ -70,15 +69,10 @@ def _command(ns: argparse.Namespace) -> list[str]:
     return command
 
 
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"gcp2aws: error: {message}\n")
-    return code
-
-
-def _exec_failure(command: str, exc: OSError) -> int:
+def _exec_failure(command: str, exc: OSError) -> CommandError:
     if isinstance(exc, FileNotFoundError):
-        return _fail(f"command not found: {command}", EXIT_NOT_FOUND)
-    return _fail(f"cannot execute {command}: {exc.strerror}", EXIT_NOT_EXECUTABLE)
+        return CommandNotFoundError(f"command not found: {command}", hint="")
+    return CommandError(f"cannot execute {command}: {exc.strerror}", hint="")
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -100,7 +94,7 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
         os.execvpe(command[0], command, env)  # noqa: S606 - no shell: argv goes as it is
     except OSError as exc:
-        return _exec_failure(command[0], exc)
+        raise _exec_failure(command[0], exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover - execvpe returns only by raising
 
 
@@ -165,7 +159,7 @@ def _run_with_server(
             try:
                 child = subprocess.Popen(command, env=env)
             except OSError as exc:
-                return _exec_failure(command[0], exc)
+                raise _exec_failure(command[0], exc) from exc
             code = child.wait()
         finally:
             server.stop()

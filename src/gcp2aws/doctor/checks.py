@@ -20,7 +20,7 @@ from gcp2aws._version import __version__
 from gcp2aws.awsconfig import file as awsconfig_file
 from gcp2aws.awsconfig import profile as awsconfig
 from gcp2aws.cache import CredentialCache
-from gcp2aws.errors import Gcp2AwsError, StsDeniedError, TokenInvalidError
+from gcp2aws.errors import ConfigError, Gcp2AwsError, StsDeniedError, TokenInvalidError
 from gcp2aws.idtoken import chain, metadata
 from gcp2aws.idtoken.base import TokenSource, default_session_name
 from gcp2aws.models import IdToken
@@ -246,11 +246,13 @@ class Doctor:
         if not role_arn:
             self.add("sts endpoint", SKIP, "no role ARN (pass --role-arn or use a profile)")
             return None
+        from botocore.exceptions import BotoCoreError
+
         try:
             session = sts.new_session()
             region = sts.resolve_region(role_arn, self.settings.region, session, self.environ)
             client = sts.make_client(region, Deadline(5.0), session)
-        except Exception as exc:
+        except (BotoCoreError, ValueError) as exc:  # ValueError: botocore's invalid endpoint URL
             self.add(
                 "sts endpoint",
                 FAIL,
@@ -289,16 +291,17 @@ class Doctor:
 
     def check_trust_policy(self, role_arn: str, denied: bool) -> None:
         assert self.token is not None  # noqa: S101 - check_exchange ran first
-        policy, origin = self._trust_policy(role_arn)
-        if policy is None:
-            wrong_arn = "does not exist" in origin
+        try:
+            policy, origin = self._trust_policy(role_arn)
+        except Gcp2AwsError as exc:
+            wrong_arn = bool(exc.fields.get("role_missing"))
             fix = (
                 "Fix --role-arn (aws iam list-roles shows the roles of that account)"
                 if wrong_arn
                 else "Pass --trust-policy FILE (aws iam get-role --role-name NAME "
                 "--query Role.AssumeRolePolicyDocument > FILE)"
             )
-            self.add("trust policy", FAIL if denied or wrong_arn else WARN, origin, fix)
+            self.add("trust policy", FAIL if denied or wrong_arn else WARN, exc.message, fix)
             return
         session_name = self.settings.role_session_name or default_session_name(self.token)
         context = RequestContext.from_token(
@@ -331,9 +334,9 @@ class Doctor:
                 with open(path, encoding="utf-8") as fh:
                     return fh.read(), f"trust policy from {path}"
             except OSError as exc:
-                return None, f"cannot read {path}: {exc.strerror}"
+                raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
         if not self.fetch_role_policy:
-            return None, "no --trust-policy given"
+            raise ConfigError("no --trust-policy given")
         from gcp2aws.policy.iam import fetch_role_trust_policy
 
         return fetch_role_trust_policy(role_arn)

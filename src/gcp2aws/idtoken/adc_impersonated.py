@@ -29,6 +29,7 @@ class AdcImpersonatedSource:
     """ID tokens for the file's target service account, through its delegates."""
 
     name = NAME
+    requests_audience = True  # Google mints the token for the audience we ask
 
     def __init__(self, path: str, info: Mapping[str, Any], environ: Mapping[str, str]) -> None:
         self.path = path

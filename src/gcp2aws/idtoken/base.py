@@ -14,6 +14,9 @@ class TokenSource(Protocol):
     """A source of OIDC ID tokens. ``name`` travels on every token it returns."""
 
     name: str
+    # False for sources whose issuer chose the audience (a token file, a token command):
+    # then the token's aud is not checked against --audience.
+    requests_audience: bool
 
     def describe(self) -> str:
         """Non-secret configuration for messages and --debug, e.g. the metadata host."""

@@ -164,6 +164,7 @@ class ImpersonateSource:
     """ID tokens for ``target`` minted with whatever credentials ADC finds here."""
 
     name = NAME
+    requests_audience = True  # Google mints the token for the audience we ask
 
     def __init__(
         self,

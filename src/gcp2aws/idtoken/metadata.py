@@ -186,6 +186,7 @@ class MetadataSource:
     """ID tokens from ``instance/service-accounts/default/identity`` (format=full)."""
 
     name = NAME
+    requests_audience = True  # Google mints the token for the audience we ask
 
     def __init__(self, host: str, *, client: MetadataClient | None = None) -> None:
         self.host = host

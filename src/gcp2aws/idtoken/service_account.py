@@ -24,6 +24,7 @@ class ServiceAccountKeySource:
     """ID tokens signed for the service account whose key file is at ``path``."""
 
     name = NAME
+    requests_audience = True  # Google mints the token for the audience we ask
 
     def __init__(self, path: str, info: Mapping[str, Any], environ: Mapping[str, str]) -> None:
         self.path = path

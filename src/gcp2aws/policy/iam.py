@@ -8,11 +8,18 @@ from typing import Any
 
 from gcp2aws import validation
 from gcp2aws.awsconfig import profile as awsconfig
-from gcp2aws.errors import Gcp2AwsError
+from gcp2aws.errors import ConfigError, Gcp2AwsError
 
 
 def fetch_role_trust_policy(role_arn: str) -> tuple[Any, str]:
-    """The role's trust policy via iam:GetRole with whatever AWS credentials botocore finds."""
+    """The role's trust policy via iam:GetRole with whatever AWS credentials botocore finds.
+
+    Returns the document and where it came from.
+
+    Raises:
+        ConfigError: no credentials, or the call failed; ``fields["role_missing"]`` is True
+            when the role does not exist (the ARN is wrong).
+    """
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -26,9 +33,11 @@ def fetch_role_trust_policy(role_arn: str) -> tuple[Any, str]:
     try:
         creds = session.get_credentials()
     except (BotoCoreError, ClientError) as exc:
-        return None, f"no AWS credentials to call iam:GetRole ({type(exc).__name__})"
+        raise ConfigError(f"no AWS credentials to call iam:GetRole ({type(exc).__name__})") from exc
     if creds is None:
-        return None, f"no AWS credentials to call iam:GetRole{note}, and no --trust-policy given"
+        raise ConfigError(
+            f"no AWS credentials to call iam:GetRole{note}, and no --trust-policy given"
+        )
     name = role_arn.rsplit("/", 1)[-1]
     region = validation.default_region(role_arn)
     config = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 2})
@@ -39,13 +48,14 @@ def fetch_role_trust_policy(role_arn: str) -> tuple[Any, str]:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "NoSuchEntity":
-            return None, (
+            raise ConfigError(
                 f"{who}: role {name!r} does not exist in that account; the role ARN "
-                f"{role_arn} is wrong (check the account ID and the role name)"
-            )
-        return None, f"{who} failed: {code}"
+                f"{role_arn} is wrong (check the account ID and the role name)",
+                role_missing=True,
+            ) from exc
+        raise ConfigError(f"{who} failed: {code}") from exc
     except BotoCoreError as exc:
-        return None, f"{who} failed: {type(exc).__name__}"
+        raise ConfigError(f"{who} failed: {type(exc).__name__}") from exc
     document = role.get("AssumeRolePolicyDocument")
     if isinstance(document, str):
         from urllib.parse import unquote
