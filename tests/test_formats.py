@@ -10,7 +10,7 @@ import pytest
 
 from gcp2aws import formats
 from gcp2aws.errors import Gcp2AwsError
-from gcp2aws.models import AwsCredentials, utc_from_epoch
+from gcp2aws.models import AwsCredentials
 
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -114,7 +114,7 @@ def test_credentials_repr_hides_secrets() -> None:
 
 
 def test_credentials_helpers() -> None:
-    creds = make_creds(expiration=utc_from_epoch(2_000_000_000))
+    creds = make_creds(expiration=datetime.fromtimestamp(2_000_000_000, tz=timezone.utc))
     assert creds.expires_epoch == 2_000_000_000
     assert creds.remaining(1_999_999_000) == 1000
     assert creds.redacted_key_id() == "ASIA****3456"

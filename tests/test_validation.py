@@ -71,13 +71,11 @@ def test_role_arn_hint_for_user_or_session(arn: str) -> None:
 def test_partition_and_default_region(arn: str, partition: str, region: str) -> None:
     assert validation.partition_of(arn) == partition
     assert validation.default_region(arn) == region
-    assert validation.account_of(arn) == "123456789012"
 
 
 def test_partition_of_garbage_is_aws() -> None:
     assert validation.partition_of("nonsense") == "aws"
     assert validation.default_region("nonsense") == "us-east-1"
-    assert validation.account_of("nonsense") == ""
 
 
 @pytest.mark.parametrize("name", ["ab", "my-vm", "a.b@c=d,e+f_g-h", "x" * 64])

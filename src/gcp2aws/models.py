@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 
@@ -118,7 +118,3 @@ class AwsCredentials:
         """Key id for display, like aws-vault: the first 4 and last 4 characters."""
         key = self.access_key_id
         return f"{key[:4]}****{key[-4:]}" if len(key) > 8 else "****"
-
-
-def utc_from_epoch(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)

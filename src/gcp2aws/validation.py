@@ -56,11 +56,6 @@ def partition_of(arn: str) -> str:
     return match.group("partition") if match else "aws"
 
 
-def account_of(arn: str) -> str:
-    match = ROLE_ARN_RE.fullmatch(arn)
-    return match.group("account") if match else ""
-
-
 def default_region(arn: str) -> str:
     return PARTITION_DEFAULT_REGION.get(partition_of(arn), "us-east-1")
 

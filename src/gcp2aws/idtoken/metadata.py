@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import random
 import socket
 import time
@@ -251,10 +250,6 @@ def detect(environ: Mapping[str, str], *, forced: bool = False) -> MetadataSourc
     if MetadataClient(ip).ping(timeout=1.0) or MetadataClient(ip).ping(timeout=1.0):
         return MetadataSource(host)
     return None
-
-
-def from_environ(environ: Mapping[str, str] | None = None) -> MetadataSource:
-    return MetadataSource(metadata_host(os.environ if environ is None else environ))
 
 
 def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> MetadataSource | None:
