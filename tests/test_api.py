@@ -120,3 +120,8 @@ def test_boto3_session_refreshes_across_a_rotation(live: Env, local_sts: object)
     # botocore asked on every call (the credentials are inside its 15-minute window), yet the
     # shared cache kept STS at one exchange per credential set.
     assert local_sts.assume_calls in (len(keys), len(keys) + 1)  # type: ignore[attr-defined]
+
+
+def test_an_unknown_keyword_is_a_type_error_as_in_any_signature() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'audiance'"):
+        gcp2aws.credentials("arn:aws:iam::123456789012:role/r", audiance="x")  # type: ignore[call-arg]

@@ -7,13 +7,14 @@ and a ``gcp2aws serve`` sidecar on the same host share one cache and never stamp
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from gcp2aws.models import AwsCredentials
 
 if TYPE_CHECKING:
     import boto3
     import botocore.credentials
+    from typing_extensions import Unpack
 
     from gcp2aws.provider import CredentialProvider
     from gcp2aws.settings import Settings
@@ -23,57 +24,53 @@ __all__ = ["boto3_session", "credentials"]
 REFRESH_METHOD = "gcp2aws"
 
 
+class ExchangeOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`credentials` and :func:`boto3_session`.
+
+    Each mirrors the CLI flag of the same name; a missing or ``None`` value falls back to the
+    ``GCP2AWS_*`` environment variable, then to the default, exactly as on the command line.
+    """
+
+    audience: str | None  # the ``aud`` requested for the Google ID token
+    region: str | None  # the STS region (default: AWS_REGION, profile, the partition's)
+    role_session_name: str | None
+    duration_seconds: int | None  # 900-43200, capped by the role
+    session_policy: str | None  # inline JSON, or @PATH
+    policy_arns: Iterable[str] | None
+    token_source: str | None
+    credentials_file: str | None
+    impersonate_service_account: str | None
+    delegates: Iterable[str] | None
+    token_file: str | None
+    token_command: str | None
+    cache_dir: str | None
+    refresh_window: int | None
+    timeout: float | None
+    use_cache: bool  # read and write the shared on-disk cache (default True)
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return ",".join(str(v) for v in value)  # type: ignore[attr-defined]
+
+
 def _settings(
-    role_arn: str | None,
-    environ: Mapping[str, str] | None,
-    *,
-    audience: str | None = None,
-    region: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | None = None,
-    session_policy: str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    token_source: str | None = None,
-    credentials_file: str | None = None,
-    impersonate_service_account: str | None = None,
-    delegates: Iterable[str] | None = None,
-    token_file: str | None = None,
-    token_command: str | None = None,
-    cache_dir: str | None = None,
-    refresh_window: int | None = None,
-    timeout: float | None = None,
-    use_cache: bool = True,
+    role_arn: str | None, environ: Mapping[str, str] | None, options: ExchangeOptions
 ) -> Settings:
     from gcp2aws import settings
 
-    def text(value: object) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)):
-            return str(value)
-        return ",".join(str(v) for v in value)  # type: ignore[attr-defined]
-
+    unknown = sorted(set(options) - set(ExchangeOptions.__annotations__))
+    if unknown:
+        # What Python itself would say for an explicit keyword-only signature.
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
     cli: dict[str, str | bool | None] = {
-        "role_arn": role_arn,
-        "audience": audience,
-        "region": region,
-        "role_session_name": role_session_name,
-        "duration_seconds": text(duration_seconds),
-        "session_policy": session_policy,
-        "policy_arns": text(policy_arns),
-        "token_source": token_source,
-        "credentials_file": credentials_file,
-        "impersonate_service_account": impersonate_service_account,
-        "delegates": text(delegates),
-        "token_file": token_file,
-        "token_command": token_command,
-        "cache_dir": cache_dir,
-        "refresh_window": text(refresh_window),
-        "timeout": text(timeout),
-        "no_cache": not use_cache,
+        name: _text(value) for name, value in options.items() if name != "use_cache"
     }
+    cli["role_arn"] = role_arn
+    cli["no_cache"] = not options.get("use_cache", True)
     loaded = settings.load(cli, environ)
     loaded.require_role_arn()
     return loaded
@@ -94,23 +91,8 @@ def _provider(
 def credentials(
     role_arn: str | None = None,
     *,
-    audience: str | None = None,
-    region: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | None = None,
-    session_policy: str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    token_source: str | None = None,
-    credentials_file: str | None = None,
-    impersonate_service_account: str | None = None,
-    delegates: Iterable[str] | None = None,
-    token_file: str | None = None,
-    token_command: str | None = None,
-    cache_dir: str | None = None,
-    refresh_window: int | None = None,
-    timeout: float | None = None,
-    use_cache: bool = True,
     environ: Mapping[str, str] | None = None,
+    **options: Unpack[ExchangeOptions],
 ) -> AwsCredentials:
     """Temporary AWS credentials for ``role_arn``, from the cache while they are fresh.
 
@@ -120,11 +102,9 @@ def credentials(
 
     Args:
         role_arn: the IAM role to assume (``arn:aws:iam::ACCOUNT:role/NAME``).
-        audience: the ``aud`` requested for the Google ID token (default sts.amazonaws.com).
-        region: the STS region (default: AWS_REGION, profile, then the partition's).
-        duration_seconds: lifetime asked of STS, 900-43200, capped by the role.
-        use_cache: read and write the shared on-disk cache (default True).
         environ: the environment to read settings from (default ``os.environ``).
+        **options: see :class:`ExchangeOptions` (audience, region, duration_seconds,
+            use_cache, ...).
 
     Returns:
         The credentials; ``expiration`` is a timezone-aware UTC datetime.
@@ -133,15 +113,7 @@ def credentials(
         gcp2aws.Gcp2AwsError: a subclass naming what failed (``UsageError`` for bad arguments,
         ``StsDeniedError`` when the role's trust policy refuses the identity, ...).
     """
-    settings = _settings(
-        role_arn, environ,
-        audience=audience, region=region, role_session_name=role_session_name,
-        duration_seconds=duration_seconds, session_policy=session_policy,
-        policy_arns=policy_arns, token_source=token_source, credentials_file=credentials_file,
-        impersonate_service_account=impersonate_service_account, delegates=delegates,
-        token_file=token_file, token_command=token_command, cache_dir=cache_dir,
-        refresh_window=refresh_window, timeout=timeout, use_cache=use_cache,
-    )  # fmt: skip
+    settings = _settings(role_arn, environ, options)
     return _provider(settings, environ).get().credentials
 
 
@@ -172,7 +144,7 @@ def boto3_session(
     *,
     region_name: str | None = None,
     environ: Mapping[str, str] | None = None,
-    **options: Any,
+    **options: Unpack[ExchangeOptions],
 ) -> boto3.Session:
     """A ``boto3.Session`` whose credentials gcp2aws refreshes before they expire.
 
@@ -186,8 +158,7 @@ def boto3_session(
         region_name: the session's default region for clients; also the STS region unless
             ``region`` is given in ``options``.
         environ: the environment to read settings from (default ``os.environ``).
-        **options: any keyword argument of :func:`credentials` (audience, duration_seconds,
-            token_source, ...).
+        **options: see :class:`ExchangeOptions`, as for :func:`credentials`.
 
     Requires boto3 (``pip install 'gcp2aws[boto3]'``).
     """
@@ -202,7 +173,7 @@ def boto3_session(
 
     if region_name is not None and options.get("region") is None:
         options["region"] = region_name
-    settings = _settings(role_arn, environ, **options)
+    settings = _settings(role_arn, environ, options)
     provider = _provider(settings, environ, long_lived=True)
     creds = refreshable_credentials(provider)
 

@@ -8,9 +8,9 @@ import signal
 import subprocess
 from typing import TYPE_CHECKING
 
-from gcp2aws.errors import TokenInvalidError, TokenUnavailableError, UsageError
+from gcp2aws.errors import TokenUnavailableError, UsageError
 from gcp2aws.idtoken.base import TokenSource, needs
-from gcp2aws.idtoken.jwt import decode_unverified
+from gcp2aws.idtoken.jwt import decode_bytes
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
 
@@ -95,15 +95,12 @@ class CommandSource:
                 + (f": {excerpt}" if excerpt else ""),
                 hint="Run the token command by hand to see why it fails",
             )
-        try:
-            text = out.decode("ascii")
-        except UnicodeDecodeError as exc:
-            # Said here: decode_unverified would take a "<binary>" placeholder for HTML.
-            raise TokenInvalidError(
-                f"{NAME} ({self.program}) printed binary data, not a JWT",
-                hint="The token command must print one compact JWT on stdout",
-            ) from exc
-        return decode_unverified(text, source=f"{NAME} ({self.program})")
+        return decode_bytes(
+            out,
+            source=f"{NAME} ({self.program})",
+            binary="printed binary data",
+            hint="The token command must print one compact JWT on stdout",
+        )
 
 
 def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:

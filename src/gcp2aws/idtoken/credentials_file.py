@@ -7,7 +7,7 @@ types that cannot mint ID tokens say what to do instead.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from gcp2aws import paths
 from gcp2aws.errors import ConfigError
@@ -16,6 +16,7 @@ from gcp2aws.idtoken.base import TokenSource, needs
 from gcp2aws.settings import Settings
 
 EXPLICIT = "--credentials-file or GOOGLE_APPLICATION_CREDENTIALS"
+FromFile = Callable[[str, Mapping[str, str]], TokenSource]
 
 
 def from_file(path: str, environ: Mapping[str, str]) -> TokenSource:
@@ -31,27 +32,34 @@ def from_file(path: str, environ: Mapping[str, str]) -> TokenSource:
     )
 
 
-def applies_key(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:
+def _applies(
+    settings: Settings, environ: Mapping[str, str], forced: bool, *, name: str, kind: FromFile
+) -> TokenSource | None:
+    """Auto: whatever the file holds; forced: it must hold ``kind``."""
     path = paths.google_credentials_file(settings.credentials_file, environ)
+    if path is None and forced and name == adc_impersonated.NAME:
+        # gcloud writes the impersonation file there: forcing the source means "that file".
+        well_known = paths.gcloud_adc_file(environ)
+        path = well_known if os.path.isfile(well_known) else None
     if path is None:
         if forced:
-            raise needs(EXPLICIT, service_account.NAME)
+            raise needs(EXPLICIT, name)
         return None
-    return service_account.from_file(path, environ) if forced else from_file(path, environ)
+    return kind(path, environ) if forced else from_file(path, environ)
+
+
+def applies_key(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:
+    return _applies(
+        settings, environ, forced, name=service_account.NAME, kind=service_account.from_file
+    )
 
 
 def applies_adc_impersonated(
     settings: Settings, environ: Mapping[str, str], forced: bool
 ) -> TokenSource | None:
-    path = paths.google_credentials_file(settings.credentials_file, environ)
-    if path is None and forced:
-        well_known = paths.gcloud_adc_file(environ)
-        path = well_known if os.path.isfile(well_known) else None
-    if path is None:
-        if forced:
-            raise needs(EXPLICIT, adc_impersonated.NAME)
-        return None
-    return adc_impersonated.from_file(path, environ) if forced else from_file(path, environ)
+    return _applies(
+        settings, environ, forced, name=adc_impersonated.NAME, kind=adc_impersonated.from_file
+    )
 
 
 def applies_gcloud(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from gcp2aws.errors import TokenInvalidError, TokenUnavailableError
+from gcp2aws.errors import TokenUnavailableError
 from gcp2aws.idtoken.base import TokenSource, needs
-from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_unverified
+from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_bytes
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
 
@@ -45,15 +45,12 @@ class FileSource:
                 hint="Check --token-file and the file's permissions (the writer may not have "
                 "created it yet)",
             ) from exc
-        try:
-            text = data.decode("ascii")
-        except UnicodeDecodeError as exc:
-            # Said here: decode_unverified would take a "<binary>" placeholder for HTML.
-            raise TokenInvalidError(
-                f"{NAME} ({self.path}) holds binary data, not a JWT",
-                hint="Point --token-file at a file that holds one compact JWT",
-            ) from exc
-        return decode_unverified(text, source=f"{NAME} ({self.path})")
+        return decode_bytes(
+            data,
+            source=f"{NAME} ({self.path})",
+            binary="holds binary data",
+            hint="Point --token-file at a file that holds one compact JWT",
+        )
 
 
 def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:

@@ -38,6 +38,19 @@ def _json_object(segment: str, what: str, source: str) -> dict[str, Any]:
     return value
 
 
+def decode_bytes(data: bytes, *, source: str, binary: str, hint: str) -> IdToken:
+    """``decode_unverified`` for raw bytes (a file, a command's stdout).
+
+    Binary data is refused here, with ``binary`` saying what held it: ``decode_unverified``
+    would take a "<binary>" placeholder for HTML.
+    """
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise TokenInvalidError(f"{source} {binary}, not a JWT", hint=hint) from exc
+    return decode_unverified(text, source=source)
+
+
 def decode_unverified(raw: str, *, source: str) -> IdToken:
     """Split and decode a compact JWT; ``TokenInvalidError`` for anything else."""
     text = raw.strip()
