@@ -27,18 +27,22 @@ def parse_rfc3339(text: str) -> datetime:
         raise Gcp2AwsError(f"invalid timestamp {text!r}") from exc
 
 
-def credential_process(creds: AwsCredentials) -> str:
-    """The credential_process document: one JSON object and a newline, nothing else."""
+def _document(creds: AwsCredentials, token_key: str) -> dict[str, Any]:
+    """The fields both wire formats share, in their order; they differ in the token's key."""
     doc: dict[str, Any] = {
-        "Version": 1,
         "AccessKeyId": creds.access_key_id,
         "SecretAccessKey": creds.secret_access_key,
-        "SessionToken": creds.session_token,
+        token_key: creds.session_token,
         "Expiration": rfc3339(creds.expiration),
     }
     if creds.account_id:
         doc["AccountId"] = creds.account_id
-    return json.dumps(doc) + "\n"
+    return doc
+
+
+def credential_process(creds: AwsCredentials) -> str:
+    """The credential_process document: one JSON object and a newline, nothing else."""
+    return json.dumps({"Version": 1, **_document(creds, "SessionToken")}) + "\n"
 
 
 def from_credential_process(text: str | bytes, *, source: str = "cache") -> AwsCredentials:
@@ -61,12 +65,4 @@ def from_credential_process(text: str | bytes, *, source: str = "cache") -> AwsC
 
 def container_endpoint(creds: AwsCredentials) -> str:
     """The container (ECS) credentials endpoint document: note ``Token``, not SessionToken."""
-    doc: dict[str, Any] = {
-        "AccessKeyId": creds.access_key_id,
-        "SecretAccessKey": creds.secret_access_key,
-        "Token": creds.session_token,
-        "Expiration": rfc3339(creds.expiration),
-    }
-    if creds.account_id:
-        doc["AccountId"] = creds.account_id
-    return json.dumps(doc)
+    return json.dumps(_document(creds, "Token"))

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 BOTOCORE_ATTEMPTS = 3
 DENIED_CODES = frozenset({"AccessDenied", "IDPRejectedClaim"})
 TRANSIENT_INVALID_TOKEN = "couldn't retrieve verification key"
+NETWORK_HINT = "Check network access, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL_STS"
 
 
 def resolve_region(
@@ -139,20 +140,17 @@ def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> S
             hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
             transient=True,
         )
-    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
-        # A hang, not a refusal: the provider turns it into a timeout when the budget is spent.
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError, ConnectionError, HTTPClientError)):
+        # A hang is not a refusal: the provider turns it into a timeout when the budget is spent.
+        hang = isinstance(exc, (ReadTimeoutError, ConnectTimeoutError))
+        name = type(exc).__name__
         return StsError(
-            f"STS at {endpoint} did not answer in time ({type(exc).__name__})",
-            code="Timeout",
+            f"STS at {endpoint} did not answer in time ({name})"
+            if hang
+            else f"cannot reach STS at {endpoint}: {name}",
+            code="Timeout" if hang else "Connection",
             transient=True,
-            hint="Check network access, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL_STS",
-        )
-    if isinstance(exc, (ConnectionError, HTTPClientError)):
-        return StsError(
-            f"cannot reach STS at {endpoint}: {type(exc).__name__}",
-            code="Connection",
-            transient=True,
-            hint="Check network access, proxies (HTTPS_PROXY) and AWS_ENDPOINT_URL_STS",
+            hint=NETWORK_HINT,
         )
     return StsError(f"STS call failed: {type(exc).__name__}: {exc}", code=type(exc).__name__)
 

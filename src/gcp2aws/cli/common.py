@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from gcp2aws import options, settings
 from gcp2aws.settings import Settings
+
+if TYPE_CHECKING:
+    from gcp2aws.provider import Result
 
 SOURCE_OPTIONS = (
     "audience",
@@ -44,6 +48,15 @@ def exchange_flags(ns: argparse.Namespace) -> dict[str, str | bool | None]:
 
 def load_settings(ns: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     return settings.load(exchange_flags(ns), environ)
+
+
+def fetch(ns: argparse.Namespace, environ: Mapping[str, str]) -> tuple[Settings, Result]:
+    """Settings from the flags, and the credentials for them (cache first)."""
+    from gcp2aws.provider import CredentialProvider
+
+    loaded = load_settings(ns, environ)
+    loaded.require_role_arn()
+    return loaded, CredentialProvider(loaded, environ=environ).get()
 
 
 def write_stdout(text: str) -> None:

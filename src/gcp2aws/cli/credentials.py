@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from gcp2aws.cli.common import add_options, load_settings, write_stdout
+from gcp2aws.cli.common import add_options, fetch, write_stdout
 
 DESCRIPTION = """\
 Exchange this workload's Google ID token for temporary AWS credentials (STS
@@ -31,10 +31,6 @@ def register(sub: Any) -> None:
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from gcp2aws.provider import CredentialProvider
-
-    settings = load_settings(ns, environ)
-    settings.require_role_arn()
-    result = CredentialProvider(settings, environ=environ).get()
+    _settings, result = fetch(ns, environ)
     write_stdout(result.payload)
     return 0

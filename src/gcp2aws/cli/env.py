@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from gcp2aws.cli.common import add_options, load_settings, write_stdout
+from gcp2aws.cli.common import add_options, fetch, write_stdout
 
 DESCRIPTION = """\
 Print temporary AWS credentials as environment variables, quoted for the chosen
@@ -46,11 +46,8 @@ def register(sub: Any) -> None:
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws.delivery import shellenv
-    from gcp2aws.provider import CredentialProvider
 
-    settings = load_settings(ns, environ)
-    settings.require_role_arn()
-    result = CredentialProvider(settings, environ=environ).get()
+    settings, result = fetch(ns, environ)
     variables = shellenv.credential_vars(result.credentials, settings.region)
     # Render before writing anything: a refused value must not leave half a script on stdout.
     write_stdout(shellenv.render(variables, ns.env_format))

@@ -124,6 +124,7 @@ def _run_with_server(
     import subprocess
 
     from gcp2aws import signals
+    from gcp2aws.cli.serve import endpoint_options
     from gcp2aws.delivery import shellenv
     from gcp2aws.delivery.server import start
 
@@ -141,14 +142,8 @@ def _run_with_server(
             child.send_signal(signum)
 
     with signals.handling(_forward, FORWARDED_SIGNALS):
-        server = start(
-            settings,
-            environ,
-            host=ns.host,
-            port=ns.port,
-            allow_non_loopback=ns.allow_non_loopback,
-            access_log=sys.stderr if settings.debug else None,
-        )
+        access_log = sys.stderr if settings.debug else None
+        server = start(settings, environ, access_log=access_log, **endpoint_options(ns))
         try:
             extra = server.client_env()
             if settings.region:

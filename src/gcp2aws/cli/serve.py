@@ -85,6 +85,11 @@ def add_endpoint_options(group: Any) -> None:
     )
 
 
+def endpoint_options(ns: argparse.Namespace) -> dict[str, Any]:
+    """The bind options ``add_endpoint_options`` added, as ``delivery.server.start`` takes them."""
+    return {"host": ns.host, "port": ns.port, "allow_non_loopback": ns.allow_non_loopback}
+
+
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws import signals
     from gcp2aws.delivery import server_auth, shellenv
@@ -94,14 +99,8 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     log.setLevel(logging.INFO)  # refreshes and lifecycle are worth seeing on a service
     stop = threading.Event()
     with signals.stopping(stop):
-        server = start(
-            settings,
-            environ,
-            host=ns.host,
-            port=ns.port,
-            allow_non_loopback=ns.allow_non_loopback,
-            access_log=None if ns.no_access_log else sys.stderr,
-        )
+        access_log = None if ns.no_access_log else sys.stderr
+        server = start(settings, environ, access_log=access_log, **endpoint_options(ns))
         try:
             if ns.auth_token_file:
                 # No trailing newline: SDKs send the file's content verbatim.

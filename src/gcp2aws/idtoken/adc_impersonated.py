@@ -12,7 +12,6 @@ from urllib.parse import unquote, urlsplit
 from gcp2aws.errors import ConfigError
 from gcp2aws.idtoken import gauth, iamcredentials
 from gcp2aws.idtoken.impersonate import GoogleAuthCaller, mint
-from gcp2aws.idtoken.service_account import hint_for_type
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
 
@@ -75,10 +74,4 @@ class AdcImpersonatedSource:
 
 
 def from_file(path: str, environ: Mapping[str, str]) -> AdcImpersonatedSource:
-    info = gauth.read_info(path, source=NAME)
-    if info["type"] != TYPE:
-        raise ConfigError(
-            f"{NAME}: credentials file {path} is of type {info['type']}, not {TYPE}",
-            hint=hint_for_type(str(info["type"])),
-        )
-    return AdcImpersonatedSource(path, info, environ)
+    return AdcImpersonatedSource(path, gauth.read_info_of_type(path, TYPE, source=NAME), environ)

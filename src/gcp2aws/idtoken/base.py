@@ -27,6 +27,13 @@ class TokenSource(Protocol):
         ...
 
 
+def configured(value: str | None, *, forced: bool, flag: str, name: str) -> str | None:
+    """``value`` of the flag that configures source ``name``; forcing it without one is an error."""
+    if not value and forced:
+        raise needs(flag, name)
+    return value or None
+
+
 def needs(flag: str, name: str) -> ConfigError:
     """The error for ``--token-source NAME`` forced without the flag that configures it."""
     return ConfigError(

@@ -9,7 +9,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from gcp2aws.errors import TokenUnavailableError, UsageError
-from gcp2aws.idtoken.base import TokenSource, needs
+from gcp2aws.idtoken.base import TokenSource, configured
 from gcp2aws.idtoken.jwt import decode_bytes
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
@@ -104,8 +104,7 @@ class CommandSource:
 
 
 def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:
-    if settings.token_command:
-        return CommandSource(settings.token_command, max_seconds=min(MAX_SECONDS, settings.timeout))
-    if forced:
-        raise needs("--token-command", NAME)
-    return None
+    command = configured(settings.token_command, forced=forced, flag="--token-command", name=NAME)
+    return (
+        CommandSource(command, max_seconds=min(MAX_SECONDS, settings.timeout)) if command else None
+    )

@@ -28,7 +28,7 @@ def from_file(path: str, environ: Mapping[str, str]) -> TokenSource:
         return adc_impersonated.from_file(path, environ)
     raise ConfigError(
         f"credentials file {path} holds {kind} credentials",
-        hint=service_account.hint_for_type(kind),
+        hint=gauth.hint_for_type(kind),
     )
 
 

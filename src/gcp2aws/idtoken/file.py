@@ -10,7 +10,7 @@ import os
 from typing import TYPE_CHECKING
 
 from gcp2aws.errors import TokenUnavailableError
-from gcp2aws.idtoken.base import TokenSource, needs
+from gcp2aws.idtoken.base import TokenSource, configured
 from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_bytes
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
@@ -54,8 +54,5 @@ class FileSource:
 
 
 def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:
-    if settings.token_file:
-        return FileSource(settings.token_file)
-    if forced:
-        raise needs("--token-file", NAME)
-    return None
+    path = configured(settings.token_file, forced=forced, flag="--token-file", name=NAME)
+    return FileSource(path) if path else None

@@ -125,6 +125,29 @@ def read_info(path: str, *, source: str) -> dict[str, Any]:
     return info
 
 
+def read_info_of_type(path: str, kind: str, *, source: str) -> dict[str, Any]:
+    """``read_info`` for a file that must hold ``kind`` credentials; ConfigError otherwise."""
+    info = read_info(path, source=source)
+    if info["type"] != kind:
+        raise ConfigError(
+            f"{source}: credentials file {path} is of type {info['type']}, not {kind}",
+            hint=hint_for_type(str(info["type"])),
+        )
+    return info
+
+
+def hint_for_type(kind: str) -> str:
+    """What to do with a credentials file of ``kind`` when an ID token is needed."""
+    if kind in ("authorized_user", "external_account", "external_account_authorized_user"):
+        return (
+            f"{kind} credentials cannot mint ID tokens for an arbitrary audience: pass "
+            "--impersonate-service-account EMAIL to mint them as a service account"
+        )
+    if kind == "impersonated_service_account":
+        return "Use --token-source adc-impersonated (or auto) for this file"
+    return "Use a service_account key file, or --impersonate-service-account EMAIL"
+
+
 def file_type(path: str, *, source: str) -> str:
     return str(read_info(path, source=source)["type"])
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gcp2aws import paths
 from gcp2aws.errors import NoTokenSourceError, TokenUnavailableError
 from gcp2aws.idtoken import gauth, iamcredentials, metadata
-from gcp2aws.idtoken.base import TokenSource, needs
+from gcp2aws.idtoken.base import TokenSource, configured
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
@@ -205,13 +205,17 @@ class ImpersonateSource:
 
 
 def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> TokenSource | None:
-    if settings.impersonate_service_account:
-        return ImpersonateSource(
-            settings.impersonate_service_account,
-            delegates=settings.delegates,
-            credentials_file=settings.credentials_file,
-            environ=environ,
-        )
-    if forced:
-        raise needs("--impersonate-service-account", NAME)
-    return None
+    email = configured(
+        settings.impersonate_service_account,
+        forced=forced,
+        flag="--impersonate-service-account",
+        name=NAME,
+    )
+    if email is None:
+        return None
+    return ImpersonateSource(
+        email,
+        delegates=settings.delegates,
+        credentials_file=settings.credentials_file,
+        environ=environ,
+    )

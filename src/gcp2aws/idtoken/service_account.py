@@ -62,22 +62,4 @@ class ServiceAccountKeySource:
 
 def from_file(path: str, environ: Mapping[str, str]) -> ServiceAccountKeySource:
     """The source for a key file; ConfigError when the file is another type of credentials."""
-    info = gauth.read_info(path, source=NAME)
-    if info["type"] != TYPE:
-        raise ConfigError(
-            f"{NAME}: credentials file {path} is of type {info['type']}, not {TYPE}",
-            hint=hint_for_type(str(info["type"])),
-        )
-    return ServiceAccountKeySource(path, info, environ)
-
-
-def hint_for_type(kind: str) -> str:
-    """What to do with a credentials file of ``kind`` when an ID token is needed."""
-    if kind in ("authorized_user", "external_account", "external_account_authorized_user"):
-        return (
-            f"{kind} credentials cannot mint ID tokens for an arbitrary audience: pass "
-            "--impersonate-service-account EMAIL to mint them as a service account"
-        )
-    if kind == "impersonated_service_account":
-        return "Use --token-source adc-impersonated (or auto) for this file"
-    return "Use a service_account key file, or --impersonate-service-account EMAIL"
+    return ServiceAccountKeySource(path, gauth.read_info_of_type(path, TYPE, source=NAME), environ)
