@@ -131,7 +131,7 @@ def warm(env: Env, metadata: Any, local_sts: Any) -> dict[str, str]:
     return values
 
 
-ENTRY = "import sys; from gcp2aws.cli.main import main; sys.exit(main())"
+ENTRY = "import sys; from gcp2aws.hotpath import main; sys.exit(main())"
 
 
 def test_cache_hit_imports_nothing_heavy(

@@ -6,10 +6,9 @@ cheap: the CLI's cache-hit path imports this package on every AWS CLI command.
 
 from __future__ import annotations
 
-from gcp2aws._version import __version__
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from gcp2aws._version import __version__
     from gcp2aws.api import boto3_session, credentials
     from gcp2aws.errors import Gcp2AwsError
     from gcp2aws.models import AwsCredentials, IdToken
@@ -24,6 +23,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "__version__": "gcp2aws._version",
     "credentials": "gcp2aws.api",
     "boto3_session": "gcp2aws.api",
     "AwsCredentials": "gcp2aws.models",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gcp2aws.cli.main import main
+from gcp2aws.hotpath import main
 
 if __name__ == "__main__":
     sys.exit(main())

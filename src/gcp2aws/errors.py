@@ -1,7 +1,7 @@
 """The one error hierarchy of gcp2aws: every failure carries a message, a hint and an exit code.
 
 Library code raises these (wrapping lower-level exceptions with ``raise ... from exc``);
-``gcp2aws.cli.main`` is the one place that renders them and maps them to exit codes.
+``gcp2aws.cli.app`` is the one place that renders them and maps them to exit codes.
 Messages must never contain a secret, a session token or an ID token.
 """
 

@@ -1,12 +1,14 @@
-"""The cache-hit path of ``gcp2aws credentials``: a few syscalls, no heavy imports.
+"""The ``gcp2aws`` entry point and its cache-hit path: a few syscalls, no heavy imports.
 
-It runs before argparse, logging, json or botocore are imported. Anything it does not
-recognise (help, an unknown flag, a miss, a stale or unsafe entry) returns False, and the
-full CLI takes over and does everything properly, including the error messages.
+``main`` serves a warm ``gcp2aws credentials`` before argparse, logging, json or botocore are
+imported. Anything it does not recognise (help, an unknown flag, a miss, a stale or unsafe
+entry) goes to the full CLI, which does everything properly, including the error messages.
+Everything imported here is paid on every AWS CLI command.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -39,3 +41,19 @@ def serve_from_cache(argv: list[str], environ: Mapping[str, str]) -> bool:
     out.write(entry.payload)
     out.flush()
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: the fast path for a cache hit, else the full CLI."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["credentials"]:
+        try:
+            if serve_from_cache(args[1:], os.environ):
+                return 0
+        except BrokenPipeError:
+            return 0
+        except Exception:  # noqa: S110 - the full path below reports problems properly
+            pass
+    from gcp2aws.cli.app import run
+
+    return run(args)

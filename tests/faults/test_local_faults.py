@@ -71,7 +71,7 @@ KILLED_WRITER = textwrap.dedent(
         return real_replace(src, dst, **kwargs)
 
     os.replace = replace
-    from gcp2aws.cli.main import main
+    from gcp2aws.hotpath import main
     sys.exit(main(sys.argv[1:]))
     """
 )
