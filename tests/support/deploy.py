@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.repo import REPO
+
 DEPLOY = REPO / "deploy"
 MANIFEST_DIR = DEPLOY / "kubernetes"
 MANIFESTS = sorted(MANIFEST_DIR.rglob("*.yaml"))

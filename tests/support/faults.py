@@ -5,9 +5,8 @@ the local STS (moto behind a fault-injecting proxy), then checks one row: outcom
 an end-to-end elapsed bound, upstream call counts, and that no secret reached stderr.
 
 With ``GCP2AWS_RELIABILITY_OUT=PATH`` set, each row appends one JSON line to PATH;
-``scripts/reliability_table.py`` turns those lines into docs/reliability.md. (A conftest.py in
-this folder would shadow ``tests/conftest.py`` for modules that ``from conftest import``, so
-the shared pieces live here and the recording is a context manager, not a hook.)
+``scripts/reliability_table.py`` turns those lines into docs/reliability.md. The recording is a
+context manager, not a hook, so a row's line is written by the row itself.
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, assert_clean_failure, gcp2aws_exe
 
 from gcp2aws.emulator.metadata import MetadataEmulator
+from tests.support.cli import ROLE_ARN, assert_clean_failure, gcp2aws_exe
 
 RESULTS_ENV = "GCP2AWS_RELIABILITY_OUT"
 # Read once at import: the autouse isolated_env fixture removes every GCP2AWS_* variable

@@ -1,12 +1,12 @@
 """The one fuzzing budget: how many examples each property gets, as a Hypothesis profile.
 
-Importing this module registers and loads the ``gcp2aws-ci`` profile (a conftest.py in this
-folder would shadow tests/conftest.py for the ``from conftest import`` in other tests). Once
-loaded it is the default for every property in the run, also those outside tests/fuzz/ that
-do not set their own ``max_examples``. Properties that start a real shell per example use
-``SHELL_MAX_EXAMPLES`` instead: a shell process costs milliseconds where a parser call costs
-microseconds. The two numbers keep the whole fuzz suite well under a minute on 2 cores;
-``--hypothesis-profile=gcp2aws-deep`` runs ten times as many for a longer local session.
+Importing this module registers and loads the ``gcp2aws-ci`` profile; tests/conftest.py
+imports it, so it is the default for every property in any run, whichever subset is collected,
+also those outside tests/functional/fuzz/ that do not set their own ``max_examples``.
+Properties that start a real shell per example use ``SHELL_MAX_EXAMPLES`` instead: a shell
+process costs milliseconds where a parser call costs microseconds. The two numbers keep the
+whole fuzz suite well under a minute on 2 cores; ``--hypothesis-profile=gcp2aws-deep`` runs
+ten times as many for a longer local session.
 """
 
 from __future__ import annotations

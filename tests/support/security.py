@@ -1,7 +1,4 @@
-"""Shared pieces of the security tests: a directory watcher process and secret scanning.
-
-(A conftest.py here would shadow tests/conftest.py for ``from conftest import``.)
-"""
+"""Shared pieces of the security tests: a directory watcher process and secret scanning."""
 
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ import time
 from datetime import datetime
 
 import pytest
-from conftest import ROLE_ARN, Env
 
 import gcp2aws
 from gcp2aws import AwsCredentials, Gcp2AwsError, boto3_session, credentials
 from gcp2aws.errors import UsageError
+from tests.support.cli import ROLE_ARN, Env
 
 
 @pytest.fixture

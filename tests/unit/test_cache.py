@@ -1,8 +1,8 @@
 """Unit tests for gcp2aws.cache: entry format, safe directories, file modes, atomic writes, flock.
 
 The end-to-end cache behaviour (zero network calls on a hit, unsafe directories refused by the
-CLI, corrupt entries replaced) is in tests/cli/test_credentials.py; 32 concurrent cold
-processes are in tests/e2e/test_concurrency.py.
+CLI, corrupt entries replaced) is in tests/functional/cli/test_credentials.py; 32 concurrent cold
+processes are in tests/functional/e2e/test_concurrency.py.
 """
 
 from __future__ import annotations

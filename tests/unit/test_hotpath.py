@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, Env, gcp2aws_exe, run_gcp2aws
 
 from gcp2aws import hotpath, options
 from gcp2aws.cache import CacheEntry, CredentialCache, cache_key
+from tests.support.cli import ROLE_ARN, Env, gcp2aws_exe, run_gcp2aws
 
 # None of these may load on a cache hit (the list).
 FORBIDDEN = (

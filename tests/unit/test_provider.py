@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN
 
 from gcp2aws import provider as provider_mod
 from gcp2aws import settings as settings_mod
@@ -21,6 +20,7 @@ from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.errors import StsDeniedError, TokenInvalidError
 from gcp2aws.errors import StsError as StsFailure
 from gcp2aws.provider import CredentialProvider
+from tests.support.cli import ROLE_ARN
 
 ACTION = "AssumeRoleWithWebIdentity"
 

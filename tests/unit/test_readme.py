@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from gcp2aws import envvars, options
 from gcp2aws.errors import ExitCode
+from tests.support import repo
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README = repo.README.read_text(encoding="utf-8")
 
 
 def test_every_exchange_flag_and_its_variable_is_in_the_flag_table() -> None:

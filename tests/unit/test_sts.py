@@ -12,7 +12,6 @@ from typing import Any
 
 import botocore.session
 import pytest
-from conftest import ROLE_ARN
 
 from gcp2aws import sts
 from gcp2aws.emulator.faults import Body, StsError
@@ -22,6 +21,7 @@ from gcp2aws.errors import StsError as StsFailure
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
+from tests.support.cli import ROLE_ARN
 
 CN_ROLE = "arn:aws-cn:iam::123456789012:role/r"
 GOV_ROLE = "arn:aws-us-gov:iam::123456789012:role/r"

@@ -6,9 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from conftest import ROLE_ARN, Env, run_gcp2aws
-
 from gcp2aws.cache import CacheEntry, CredentialCache
+from tests.support.cli import ROLE_ARN, Env, run_gcp2aws
 
 OTHER_ROLE = "arn:aws:iam::123456789012:role/other-role"
 

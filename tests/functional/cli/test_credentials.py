@@ -25,12 +25,12 @@ from typing import Any
 
 import botocore.session
 import pytest
-from conftest import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 from gcp2aws.cache import CacheEntry, decode_entry, encode_entry
 from gcp2aws.emulator.faults import Body, Hang, Status, StsError, Token
 from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.errors import ExitCode
+from tests.support.cli import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 ACTION = "AssumeRoleWithWebIdentity"
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_gcp2aws
 
 from gcp2aws.emulator import demo
+from tests.support.cli import run_gcp2aws
 
 pytestmark = pytest.mark.e2e
 

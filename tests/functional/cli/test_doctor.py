@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, Env, run_gcp2aws
 
 from gcp2aws.emulator.faults import StsError
 from gcp2aws.emulator.metadata import MetadataEmulator
+from tests.support.cli import ROLE_ARN, Env, run_gcp2aws
 
 DENIED = StsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
 ASSUMED_ARN = "arn:aws:sts::123456789012:assumed-role/gcp2aws-test/demo-vm"

@@ -10,7 +10,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import ROLE_ARN, Env, gcp2aws_exe, run_gcp2aws
+
+from tests.support.cli import ROLE_ARN, Env, gcp2aws_exe, run_gcp2aws
 
 # Guards against a hung child only; nothing asserts how long anything took.
 STARTUP_LIMIT = 90.0

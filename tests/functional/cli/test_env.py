@@ -9,7 +9,8 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
+
+from tests.support.cli import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 NAMES = [
     "AWS_ACCESS_KEY_ID",

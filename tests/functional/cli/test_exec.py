@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
+
+from tests.support.cli import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 PY = sys.executable
 DUMP_ENV = "import json, os, sys; json.dump({'env': dict(os.environ), 'argv': sys.argv, 'pid': os.getpid()}, sys.stdout)"  # noqa: E501

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from botocore.configloader import raw_config_parse
-from conftest import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 from gcp2aws.emulator.faults import StsError
+from tests.support.cli import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 ASSUMED_ARN = "arn:aws:sts::123456789012:assumed-role/gcp2aws-test/demo-vm"
 DENIED = StsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 from cfnlint.api import lint
-from conftest import Env, assert_clean_failure, run_gcp2aws
-from test_policygen import parse_terraform
 
 from gcp2aws.emulator.google_apis import GoogleApisEmulator
 from gcp2aws.emulator.metadata import MetadataEmulator
+from tests.support.cli import Env, assert_clean_failure, run_gcp2aws
+from tests.support.terraform import parse_terraform
 
 AUD = "accounts.google.com:aud"
 OAUD = "accounts.google.com:oaud"

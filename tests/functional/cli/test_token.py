@@ -22,12 +22,12 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 from gcp2aws.emulator.google_apis import GoogleApisEmulator
 from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.emulator.signer import Signer
 from gcp2aws.errors import ExitCode
+from tests.support.cli import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 TARGET = "aws-access@demo-project.iam.gserviceaccount.com"
 SA = "runner@demo-project.iam.gserviceaccount.com"

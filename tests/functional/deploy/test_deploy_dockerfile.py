@@ -11,11 +11,11 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, REPO
 from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 
 from gcp2aws import envvars
+from tests.support.deploy import DEPLOY, REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 CONSTRAINTS = DEPLOY / "constraints.txt"

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_helpers import (
+
+from gcp2aws import envvars
+from gcp2aws.cli.app import build_parser
+from tests.support.deploy import (
     ENDPOINT_PATTERN,
     MANIFESTS,
     REPO,
@@ -28,9 +31,6 @@ from deploy_helpers import (
     sidecar,
     the_pod,
 )
-
-from gcp2aws import envvars
-from gcp2aws.cli.app import build_parser
 
 K8S_VERSIONS = ("1.29.0", "1.37.0")
 VALIDATE = Path(sys.executable).parent / "kubernetes-validate"

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, Env, gcp2aws_exe
-from deploy_helpers import (
+
+from tests.support.cli import ROLE_ARN, Env, gcp2aws_exe
+from tests.support.deploy import (
     ENDPOINT_PATTERN,
     SHARED_DIR,
     TOKEN_FILE_PATTERN,

@@ -12,9 +12,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from deploy_helpers import REPO
 
 from gcp2aws.delivery import schedule
+from tests.support.deploy import REPO
 
 MODEL_PATH = REPO / "bench" / "fleet_model.py"
 RESULTS = REPO / "bench" / "results" / "fleet_model.json"

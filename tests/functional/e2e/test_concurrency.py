@@ -6,7 +6,8 @@ import subprocess
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, Env, gcp2aws_exe
+
+from tests.support.cli import ROLE_ARN, Env, gcp2aws_exe
 
 pytestmark = pytest.mark.e2e
 

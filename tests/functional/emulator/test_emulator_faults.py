@@ -7,10 +7,10 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from emu_helpers import FLAVOR, request, shared_signer, verify_with_jwks
 
 from gcp2aws.emulator.faults import Body, Drip, FaultQueue, Hang, Reset, Status, Token
 from gcp2aws.emulator.metadata import MetadataEmulator
+from tests.support.emulator import FLAVOR, request, shared_signer, verify_with_jwks
 
 IDENTITY = "/computeMetadata/v1/instance/service-accounts/default/identity?audience=aud"
 EMAIL = "/computeMetadata/v1/instance/service-accounts/default/email"

@@ -9,7 +9,6 @@ from typing import Any
 
 import google.auth.transport.requests as tr
 import pytest
-from emu_helpers import request, shared_signer, verify_with_jwks
 from google.auth import exceptions, impersonated_credentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
@@ -18,6 +17,7 @@ from gcp2aws.emulator.faults import Status, Token
 from gcp2aws.emulator.google_apis import GoogleApisEmulator
 from gcp2aws.emulator.signer import Signer, make_service_account_key
 from gcp2aws.errors import ConfigError
+from tests.support.emulator import request, shared_signer, verify_with_jwks
 
 SA = "runner@demo-project.iam.gserviceaccount.com"
 TARGET = "aws-access@demo-project.iam.gserviceaccount.com"

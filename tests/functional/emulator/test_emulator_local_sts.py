@@ -11,11 +11,11 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from emu_helpers import shared_signer
 
 from gcp2aws.emulator.faults import Status, StsError
 from gcp2aws.emulator.local_sts import LocalSts, sts_error_body
 from gcp2aws.errors import ConfigError
+from tests.support.emulator import shared_signer
 
 ROLE = "arn:aws:iam::210987654321:role/gcp2aws-demo"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"

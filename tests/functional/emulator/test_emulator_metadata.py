@@ -11,9 +11,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from emu_helpers import FLAVOR, request, shared_signer, verify_with_jwks
 
 from gcp2aws.emulator.metadata import IDENTITY_PATH, MetadataEmulator
+from tests.support.emulator import FLAVOR, request, shared_signer, verify_with_jwks
 
 NOW = 1_800_000_000
 IDENTITY = "/computeMetadata/v1/instance/service-accounts/default/identity"

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from emu_helpers import FLAVOR, request
 
 from gcp2aws.emulator.serve import serve_forever
+from tests.support.emulator import FLAVOR, request
 
 WAIT = 60.0  # a guard against a hang, not a timing assertion
 

@@ -10,11 +10,11 @@ import urllib.request
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from emu_helpers import shared_signer, verify_with_jwks
 from google.auth import crypt, jwt
 
 from gcp2aws.emulator.serve import serve_forever
 from gcp2aws.emulator.signer import Signer, make_service_account_key, split_jwt, verify_rs256
+from tests.support.emulator import shared_signer, verify_with_jwks
 
 
 def test_sign_and_verify_with_jwks_and_pem() -> None:

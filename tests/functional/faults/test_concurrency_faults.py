@@ -24,8 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Env, gcp2aws_exe
-from fault_helpers import (
+
+from gcp2aws import formats
+from gcp2aws.cache import CacheEntry, CredentialCache, cache_key
+from gcp2aws.emulator.faults import StsError
+from gcp2aws.emulator.metadata import MetadataEmulator
+from gcp2aws.options import key_parts, parse_fast, resolve_raw
+from tests.support.cli import Env, gcp2aws_exe
+from tests.support.faults import (
     ACTION,
     ARGS,
     FROM_CACHE,
@@ -43,12 +49,6 @@ from fault_helpers import (
     run,
     seconds_left,
 )
-
-from gcp2aws import formats
-from gcp2aws.cache import CacheEntry, CredentialCache, cache_key
-from gcp2aws.emulator.faults import StsError
-from gcp2aws.emulator.metadata import MetadataEmulator
-from gcp2aws.options import key_parts, parse_fast, resolve_raw
 
 GROUP = "concurrency"
 PROCESSES = 64

@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Env
-from fault_helpers import (
+
+from gcp2aws.cache import CacheEntry, decode_entry, encode_entry
+from gcp2aws.emulator.metadata import MetadataEmulator
+from gcp2aws.errors import ExitCode
+from tests.support.cli import Env
+from tests.support.faults import (
     ARGS,
     DEGRADED,
     FAILED,
@@ -33,10 +37,6 @@ from fault_helpers import (
     run,
     run_row,
 )
-
-from gcp2aws.cache import CacheEntry, decode_entry, encode_entry
-from gcp2aws.emulator.metadata import MetadataEmulator
-from gcp2aws.errors import ExitCode
 
 GROUP = "local"
 SKEW = 600  # 10 minutes

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Env
-from fault_helpers import FAILED, OK, RETRIED, Ctx, Row, exactly, make_ctx, params, run_row
 
 from gcp2aws.emulator.faults import Body, Drip, Hang, Reset, Status, Token
 from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.errors import ExitCode
+from tests.support.cli import Env
+from tests.support.faults import FAILED, OK, RETRIED, Ctx, Row, exactly, make_ctx, params, run_row
 
 GROUP = "metadata server"
 FLAVOR = {"Metadata-Flavor": "Google", "Content-Type": "text/html; charset=UTF-8"}

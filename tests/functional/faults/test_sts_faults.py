@@ -8,12 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Env
-from fault_helpers import ACTION, FAILED, RETRIED, Ctx, Row, exactly, make_ctx, params, run_row
 
 from gcp2aws.emulator.faults import Body, Hang, Reset, Status, StsError
 from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.errors import ExitCode
+from tests.support.cli import Env
+from tests.support.faults import (
+    ACTION,
+    FAILED,
+    RETRIED,
+    Ctx,
+    Row,
+    exactly,
+    make_ctx,
+    params,
+    run_row,
+)
 
 GROUP = "STS"
 FOREVER = 1000

@@ -9,7 +9,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import budget
 import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
@@ -18,6 +17,7 @@ from gcp2aws.awsconfig import profile as awsconfig
 from gcp2aws.delivery import server_auth, shellenv
 from gcp2aws.errors import ConfigError, Gcp2AwsError, UsageError
 from gcp2aws.idtoken.command import split as split_token_command
+from tests.support import fuzz_budget as budget
 
 # -- AWS config files: arbitrary text, not only well-formed files ------------------------------
 well_formed_lines = st.sampled_from(
@@ -172,8 +172,8 @@ def test_token_comparison_never_raises(presented: str | None) -> None:
 
 
 # -- shell quoting of raw bytes ------------------------------------------------------------------
-# Secrets are text, covered in tests/test_shellenv.py. An environment holds bytes, though, and
-# Python hands undecodable ones over as surrogate escapes: those must survive eval as well.
+# Secrets are text, covered in tests/unit/delivery/test_shellenv.py. An environment holds bytes,
+# though, and Python hands undecodable ones over as surrogate escapes: those must survive eval too.
 env_bytes = st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b""))
 SHELLS = [s for s in ("bash", "dash") if shutil.which(s)]
 

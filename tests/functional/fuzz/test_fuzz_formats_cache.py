@@ -6,7 +6,6 @@ import json
 import zlib
 from datetime import datetime, timezone
 
-import budget  # noqa: F401 - loads the shared fuzzing profile
 from hypothesis import example, given
 from hypothesis import strategies as st
 

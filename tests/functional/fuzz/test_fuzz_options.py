@@ -6,7 +6,6 @@ import contextlib
 import io
 from typing import Any
 
-import budget  # noqa: F401 - loads the shared fuzzing profile
 from hypothesis import example, given
 from hypothesis import strategies as st
 

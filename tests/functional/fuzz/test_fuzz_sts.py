@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import budget  # noqa: F401 - loads the shared fuzzing profile
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st

@@ -6,7 +6,6 @@ import base64
 import json
 from typing import Any
 
-import budget  # noqa: F401 - loads the shared fuzzing profile
 from hypothesis import example, given
 from hypothesis import strategies as st
 

@@ -7,7 +7,6 @@ import string
 from pathlib import Path
 from typing import Any
 
-import budget  # noqa: F401 - loads the shared fuzzing profile
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, Env, gcp2aws_exe
-from security_helpers import watch_modes
 
 from gcp2aws.cache import CacheEntry, CredentialCache
 from gcp2aws.delivery import server_auth, tokenfile
 from gcp2aws.errors import ConfigError
+from tests.support.cli import ROLE_ARN, Env, gcp2aws_exe
+from tests.support.security import watch_modes
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
 

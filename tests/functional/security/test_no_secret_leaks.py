@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, Env, gcp2aws_exe, run_gcp2aws
-from security_helpers import leaks
 
 from gcp2aws.emulator.faults import StsError as StsFault
 from gcp2aws.emulator.metadata import MetadataEmulator
+from tests.support.cli import ROLE_ARN, Env, gcp2aws_exe, run_gcp2aws
+from tests.support.security import leaks
 
 ACTION = "AssumeRoleWithWebIdentity"
 DENIED = StsFault("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)

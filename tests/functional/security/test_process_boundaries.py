@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, Env, run_gcp2aws
 
 from gcp2aws.idtoken.command import CommandSource
 from gcp2aws.retry import Deadline
+from tests.support.cli import ROLE_ARN, Env, run_gcp2aws
 
 # Runs as the exec'd child: snapshots every process's command line while it is alive (its own,
 # its parent's: gcp2aws itself with --server), and what it was handed in its environment.

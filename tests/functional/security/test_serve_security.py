@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, Env, assert_clean_failure, run_gcp2aws
 
 from gcp2aws import formats
 from gcp2aws.delivery import server, server_auth
@@ -20,6 +19,7 @@ from gcp2aws.delivery.server import CredentialServer
 from gcp2aws.errors import UsageError
 from gcp2aws.models import AwsCredentials
 from gcp2aws.provider import Result
+from tests.support.cli import ROLE_ARN, Env, assert_clean_failure, run_gcp2aws
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
 CREDS = AwsCredentials(

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROLE_ARN, Env, gcp2aws_exe, run_gcp2aws
+from tests.support.cli import ROLE_ARN, Env, gcp2aws_exe, run_gcp2aws
 
 LIMIT = 60.0  # a guard against a hang, not a timing assertion
 

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 from gcp2aws import settings as settings_mod
 from gcp2aws.delivery.server import CredentialServer, refresh_delay
@@ -25,6 +24,7 @@ from gcp2aws.emulator.faults import StsError as StsFault
 from gcp2aws.errors import StsError, UsageError
 from gcp2aws.models import AwsCredentials
 from gcp2aws.provider import CredentialProvider, Result
+from tests.support.cli import ROLE_ARN, Env, assert_clean_failure, gcp2aws_exe, run_gcp2aws
 
 ANY = "0.0.0.0"  # noqa: S104 - the address under test
 # STS's minimum lifetime with a refresh window 3 s shorter: a real rotation every ~3 s.

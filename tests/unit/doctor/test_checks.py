@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLE_ARN, gcp2aws_exe
 
 from gcp2aws import settings as settings_mod
 from gcp2aws.cli.doctor import settings_from_profile
@@ -29,6 +28,7 @@ from gcp2aws.doctor.checks import (
 from gcp2aws.emulator.faults import StsError
 from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.policy.iam import fetch_role_trust_policy
+from tests.support.cli import ROLE_ARN, gcp2aws_exe
 
 DENIED = StsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
 

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from idtoken_helpers import USER, google_apis_fixture, write_json  # noqa: F401
 
 from gcp2aws.emulator.google_apis import GoogleApisEmulator
 from gcp2aws.emulator.metadata import MetadataEmulator
@@ -26,6 +25,7 @@ from gcp2aws.idtoken.file import FileSource
 from gcp2aws.provider import CredentialProvider
 from gcp2aws.retry import Deadline
 from gcp2aws.settings import load
+from tests.support.google import USER, write_json
 
 SIGNER = Signer()
 

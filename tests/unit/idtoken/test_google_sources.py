@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from idtoken_helpers import TARGET, USER, google_apis_fixture, write_json  # noqa: F401
 
 from gcp2aws.emulator.faults import Status
 from gcp2aws.emulator.google_apis import GoogleApisEmulator
@@ -18,6 +17,7 @@ from gcp2aws.idtoken import adc_impersonated, chain, service_account
 from gcp2aws.idtoken.impersonate import ImpersonateSource
 from gcp2aws.retry import Deadline
 from gcp2aws.settings import load
+from tests.support.google import TARGET, USER, write_json
 
 AUD = "sts.amazonaws.com"
 SA = "runner@demo-project.iam.gserviceaccount.com"

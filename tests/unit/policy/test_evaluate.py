@@ -14,6 +14,7 @@ from gcp2aws.models import IdToken
 from gcp2aws.policy.conditions import condition_holds, parse_operator, wildcard_match
 from gcp2aws.policy.evaluate import ConditionFailure, RequestContext, evaluate
 from gcp2aws.policy.generate import trust_policy
+from tests.support import repo
 
 UNIQUE_ID = "109876543210987654321"
 EMAIL = "robot@my-project.iam.gserviceaccount.com"
@@ -631,9 +632,7 @@ def test_generated_policy_allows_its_own_token(
 
 
 def test_documented_gce_policy_allows_a_gce_token() -> None:
-    from pathlib import Path
-
-    text = (Path(__file__).parents[1] / "docs" / "trust-policy.md").read_text(encoding="utf-8")
+    text = (repo.DOCS / "trust-policy.md").read_text(encoding="utf-8")
     blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
     (document,) = [b for b in blocks if '"Version"' in b]
     documented = RequestContext.from_token(

@@ -11,17 +11,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
 from cfnlint.api import lint
-from hcl2.utils import SerializationOptions, process_escape_sequences
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gcp2aws.errors import TokenInvalidError, UsageError
 from gcp2aws.models import IdToken
 from gcp2aws.policy.generate import FORMATS, render, trust_policy
+from tests.support.terraform import hcl_unquote, parse_terraform
 
 UNIQUE_ID = "109876543210987654321"
 SA_EMAIL = "robot@my-project.iam.gserviceaccount.com"
@@ -150,44 +149,12 @@ def test_json_round_trips(value: str) -> None:
 # --- terraform ---------------------------------------------------------------------------------
 
 
-def _hcl_unquote(value: Any) -> Any:
-    """Decode python-hcl2's source-form values ('"text"') into the values Terraform sees."""
-    if isinstance(value, dict):
-        return {_hcl_unquote(k): _hcl_unquote(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_hcl_unquote(v) for v in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        body = value[1:-1]
-        # An unescaped ${ or %{ would be a template, not a literal: the policy would change.
-        assert "${" not in body.replace("$${", ""), body
-        assert "%{" not in body.replace("%%{", ""), body
-        return process_escape_sequences(body).replace("$${", "${").replace("%%{", "%{")
-    return value
-
-
-def parse_terraform(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(role attributes, policy) from the rendered Terraform, as python-hcl2 reads them."""
-    data = hcl2.loads(text)
-    (resource,) = data["resource"]
-    (labels,) = resource.values()
-    assert list(resource) == ['"aws_iam_role"']
-    (role,) = labels.values()
-    expr = role["assume_role_policy"]
-    prefix, suffix = "${jsonencode(", ")}"
-    assert expr.startswith(prefix)
-    assert expr.endswith(suffix)
-    # python-hcl2 keeps call arguments as HCL text; parse the object literal on its own.
-    options = SerializationOptions(with_comments=False, explicit_blocks=False)
-    obj = hcl2.loads(f"x = {expr[len(prefix) : -len(suffix)]}\n", serialization_options=options)
-    return role, _hcl_unquote(obj["x"])
-
-
 @pytest.mark.parametrize("value", TRICKY)
 def test_terraform_round_trips_through_python_hcl2(value: str) -> None:
     policy = tricky_policy(value)
     role, parsed = parse_terraform(render(policy, "terraform", role_name="my.role+1"))
     assert parsed == policy
-    assert _hcl_unquote(role["name"]) == "my.role+1"
+    assert hcl_unquote(role["name"]) == "my.role+1"
     assert role["max_session_duration"] == 3600
 
 
@@ -199,7 +166,7 @@ def test_terraform_renders_json_scalars() -> None:
 
 def test_terraform_description_with_template_syntax_stays_literal() -> None:
     role, _ = parse_terraform(render(trust_policy(GCE_TOKEN), "terraform", description="a ${b}"))
-    assert _hcl_unquote(role["description"]) == "a ${b}"
+    assert hcl_unquote(role["description"]) == "a ${b}"
 
 
 # --- cloudformation ----------------------------------------------------------------------------
