@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 # interpreter imports, or starve the process of disk (coverage then cannot save its data and
 # prints a traceback). They run too, unmeasured, after the measured run.
 UNMEASURED=(
-  "tests/test_api.py::test_import_stays_cheap"
-  "tests/faults/test_local_faults.py::test_local_fault[cache-dir-full]"
+  "tests/unit/test_api.py::test_import_stays_cheap"
+  "tests/functional/faults/test_local_faults.py::test_local_fault[cache-dir-full]"
 )
 
 if [ $# -gt 0 ] && [ -z "${COVERAGE_FLOOR:-}" ]; then

@@ -1,31 +1,22 @@
-"""Shared fixtures: an isolated environment, the metadata emulator, a local STS, and a CLI runner.
+"""Fixtures for the whole suite: an isolated environment, the metadata emulator, a local STS,
+and the environment of a gcp2aws process pointed at them.
 
 Every test runs with HOME, XDG dirs and all AWS_* / GOOGLE_* / GCE_* / GCP2AWS_* / CLOUDSDK_*
-variables isolated, so nothing on the developer's machine (or a real cloud) leaks in.
+variables isolated, so nothing on the developer's machine (or a real cloud) leaks in. Helpers
+that are not fixtures live in ``tests/support``.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gcp2aws.emulator.metadata import MetadataEmulator
-
-ROLE_ARN = "arn:aws:iam::123456789012:role/gcp2aws-test"
-ISOLATED_PREFIXES = ("AWS_", "GOOGLE_", "GCE_", "GCP2AWS_", "CLOUDSDK_", "XDG_")
-BIN_DIR = Path(sys.executable).parent
-
-
-def gcp2aws_exe() -> str:
-    """The installed console script (what users put in credential_process)."""
-    exe = BIN_DIR / "gcp2aws"
-    return str(exe) if exe.exists() else "gcp2aws"
+from tests.support import fuzz_budget  # noqa: F401 - importing it loads the fuzzing profile
+from tests.support.cli import ISOLATED_PREFIXES, Env
 
 
 @pytest.fixture(autouse=True)
@@ -71,16 +62,6 @@ def local_sts(_local_sts_session: object) -> object:
     return sts
 
 
-@dataclass
-class Env:
-    """Environment for a gcp2aws process pointed at the local servers."""
-
-    values: dict[str, str]
-
-    def with_(self, **extra: str) -> dict[str, str]:
-        return {**self.values, **extra}
-
-
 @pytest.fixture
 def env(isolated_env: Path, metadata: MetadataEmulator, local_sts: object) -> Env:
     values = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED_PREFIXES)}
@@ -99,27 +80,3 @@ def env(isolated_env: Path, metadata: MetadataEmulator, local_sts: object) -> En
         }
     )
     return Env(values)
-
-
-def run_gcp2aws(
-    args: list[str], env: Mapping[str, str], *, timeout: float = 60, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real console script as a separate process, as the AWS CLI would."""
-    return subprocess.run(
-        [gcp2aws_exe(), *args],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=input,
-        check=False,
-    )
-
-
-def assert_clean_failure(proc: subprocess.CompletedProcess[str], code: int) -> None:
-    """The failure contract: exit code, nothing on stdout, one line on stderr, no traceback."""
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    assert proc.stdout == ""
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("gcp2aws: error:")]
-    assert len(lines) == 1, proc.stderr

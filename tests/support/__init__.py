@@ -1,0 +1,1 @@
+"""Helpers shared across the test suite; fixtures live in the conftest.py of each folder."""

@@ -1,0 +1,33 @@
+"""The README documents what the code does: every flag, environment variable and exit code."""
+
+from __future__ import annotations
+
+import re
+
+from gcp2aws import envvars, options
+from gcp2aws.errors import ExitCode
+from tests.support import repo
+
+README = repo.README.read_text(encoding="utf-8")
+
+
+def test_every_exchange_flag_and_its_variable_is_in_the_flag_table() -> None:
+    rows = [line for line in README.splitlines() if line.startswith("| `--")]
+    for _dest, flag, env, _takes_value, _help in options.OPTIONS:
+        assert any(f"`{flag}" in row and f"`{env}`" in row for row in rows), flag
+
+
+def test_every_environment_variable_is_named() -> None:
+    names = {
+        value
+        for name, value in vars(envvars).items()
+        if name.isupper() and isinstance(value, str) and "_" in value
+    }
+    missing = sorted(name for name in names if name not in README)
+    assert missing == []
+
+
+def test_exit_code_table_matches_the_code() -> None:
+    section = README.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
+    assert documented == {int(code) for code in ExitCode}
