@@ -52,10 +52,10 @@ class Settings:
         return options.key_parts(self.raw, environ)
 
 
-def _read_policy(value: str) -> str:
+def _read_policy(value: str, environ: Mapping[str, str]) -> str:
     if not value.startswith("@"):
         return value
-    path = os.path.expanduser(value[1:])
+    path = paths.expand_user(value[1:], environ)
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
@@ -90,6 +90,7 @@ def load(
         )
     policy = get("session_policy")
     credentials_file = get("credentials_file")
+    token_file = get("token_file")
     return Settings(
         role_arn=validation.role_arn(raw["role_arn"]) if "role_arn" in raw else None,
         audience=validation.audience(get("audience", DEFAULT_AUDIENCE)),
@@ -104,7 +105,7 @@ def load(
             else DEFAULT_DURATION
         ),
         region=validation.region(raw["region"]) if "region" in raw else None,
-        session_policy=validation.session_policy(_read_policy(policy)) if policy else None,
+        session_policy=validation.session_policy(_read_policy(policy, environ)) if policy else None,
         policy_arns=validation.policy_arns(get("policy_arns", "")),
         use_cache="no_cache" not in raw,
         cache_dir=options.cache_dir(raw, environ),
@@ -122,7 +123,7 @@ def load(
         credentials_file=paths.expand_user(credentials_file, environ) if credentials_file else None,
         impersonate_service_account=get("impersonate_service_account"),
         delegates=tuple(d.strip() for d in get("delegates", "").split(",") if d.strip()),
-        token_file=get("token_file"),
+        token_file=paths.expand_user(token_file, environ) if token_file else None,
         token_command=get("token_command"),
         debug="debug" in raw,
         raw=raw,

@@ -67,3 +67,17 @@ def test_key_stamps_come_from_the_given_environ_not_the_process(
         if name == "AWS_CONFIG_FILE"
         else parts["stamp.google_credentials"]
     )
+
+
+def test_settings_expand_tilde_against_the_given_environ(tmp_path: Path) -> None:
+    from gcp2aws import settings
+
+    policy = tmp_path / "p.json"
+    policy.write_text('{"Version":"2012-10-17","Statement":[]}')
+    env = {"HOME": str(tmp_path)}
+    loaded = settings.load(
+        {"session_policy": "@~/p.json", "token_file": "~/t", "credentials_file": "~/k.json"}, env
+    )
+    assert loaded.session_policy == policy.read_text()
+    assert loaded.token_file == f"{tmp_path}/t"
+    assert loaded.credentials_file == f"{tmp_path}/k.json"
