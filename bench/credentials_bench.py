@@ -197,11 +197,12 @@ def main() -> None:
     print(f"AWS CLI via gcp2aws / static keys   {results['aws_cli_ratio']:.2f}x")
     print(f"cold cache gcp2aws / seed recipe    {results['cold_ratio']:.2f}x")
     c = results["concurrency"]
+    assert isinstance(c, dict)
     print(
-        f"32 concurrent cold runs: {c['token_requests']} token request(s), "  # type: ignore[index]
-        f"{c['sts_calls']} STS call(s), {c['distinct_outputs']} distinct output(s), "  # type: ignore[index]
+        f"32 concurrent cold runs: {c['token_requests']} token request(s), "
+        f"{c['sts_calls']} STS call(s), {c['distinct_outputs']} distinct output(s), "
         f"all valid: {c['all_valid']}"
-    )  # type: ignore[index]
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import boto3
 import requests
 
 
-def get_metadata(path, parameter):
+def get_metadata(path: str, parameter: str) -> str:
     host = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
     metadata_url = f"http://{host}/computeMetadata/v1/{path}/{parameter}"
     headers = {"Metadata-Flavor": "Google"}

@@ -33,12 +33,12 @@ def _load() -> None:
     # Keep a profile chosen with --hypothesis-profile; build on Hypothesis' own "ci" profile
     # (derandomized, no example database) when the CI variable selected it.
     parent = settings.get_profile(current) if current == "ci" else None
-    settings.register_profile(PROFILE, parent, max_examples=MAX_EXAMPLES, **_COMMON)  # type: ignore[arg-type]
+    settings.register_profile(PROFILE, parent, max_examples=MAX_EXAMPLES, **_COMMON)
     settings.register_profile(
         DEEP_PROFILE,
         parent,
         max_examples=MAX_EXAMPLES * DEEP_FACTOR,
-        **_COMMON,  # type: ignore[arg-type]
+        **_COMMON,
     )
     if current in ("default", "ci"):
         settings.load_profile(PROFILE)

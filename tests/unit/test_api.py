@@ -31,7 +31,7 @@ def test_public_names() -> None:
     for name in gcp2aws.__all__:
         assert getattr(gcp2aws, name) is not None
     with pytest.raises(AttributeError):
-        gcp2aws.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+        gcp2aws.no_such_name  # noqa: B018
 
 
 def test_import_stays_cheap() -> None:
@@ -101,18 +101,22 @@ def test_boto3_session_ignores_other_credential_sources(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENTKEY00")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-the-environment")
     session = boto3_session(ROLE_ARN)
-    assert session.get_credentials().access_key != "AKIAENVIRONMENTKEY00"
+    credentials = session.get_credentials()
+    assert credentials is not None
+    assert credentials.access_key != "AKIAENVIRONMENTKEY00"
 
 
 def test_boto3_session_refreshes_across_a_rotation(live: Env, local_sts: object) -> None:
     """Real refresh: 900 s credentials with an 897 s window rotate every ~3 s."""
     session = boto3_session(ROLE_ARN, duration_seconds=900, refresh_window=897)
     client = session.client("sts", region_name="us-east-1")
-    keys = []
+    keys: list[str] = []
     deadline = time.monotonic() + 30
     while len(keys) < 3 and time.monotonic() < deadline:
         client.get_caller_identity()
-        key = session.get_credentials().get_frozen_credentials().access_key
+        credentials = session.get_credentials()
+        assert credentials is not None
+        key = credentials.get_frozen_credentials().access_key
         if not keys or keys[-1] != key:
             keys.append(key)
         time.sleep(0.2)

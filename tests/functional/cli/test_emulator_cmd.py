@@ -23,9 +23,12 @@ def read_exports(proc: subprocess.Popen[str], count: int) -> dict[str, str]:
     lines: queue.Queue[str] = queue.Queue()
     # A reader thread rather than select(): text-mode readline buffers past the line.
     stdout = proc.stdout
-    threading.Thread(
-        target=lambda: [lines.put(stdout.readline()) for _ in range(count)], daemon=True
-    ).start()
+
+    def pump() -> None:
+        for _ in range(count):
+            lines.put(stdout.readline())
+
+    threading.Thread(target=pump, daemon=True).start()
     exports: dict[str, str] = {}
     while len(exports) < count:
         try:

@@ -81,6 +81,7 @@ def credentials_ok(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert doc["Version"] == 1
     assert doc["AccessKeyId"]
     assert "Traceback" not in proc.stderr
+    assert isinstance(doc, dict)
     return doc
 
 

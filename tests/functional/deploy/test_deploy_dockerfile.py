@@ -15,7 +15,8 @@ from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 
 from gcp2aws import envvars
-from tests.support.deploy import DEPLOY, REPO
+from tests.support.deploy import DEPLOY
+from tests.support.repo import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 CONSTRAINTS = DEPLOY / "constraints.txt"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gcp2aws.delivery import schedule
-from tests.support.deploy import REPO
+from tests.support.repo import REPO
 
 MODEL_PATH = REPO / "bench" / "fleet_model.py"
 RESULTS = REPO / "bench" / "results" / "fleet_model.json"

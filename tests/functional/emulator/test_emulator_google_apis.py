@@ -134,7 +134,7 @@ def test_service_account_access_token_via_google_auth(apis: GoogleApisEmulator) 
         sa_key(apis), scopes=["https://www.googleapis.com/auth/cloud-platform"]
     )
     creds.refresh(tr.Request())
-    assert creds.token.startswith("ya29.")
+    assert str(creds.token).startswith("ya29.")
     assert apis.principals.bearer(f"Bearer {creds.token}") == SA
 
 

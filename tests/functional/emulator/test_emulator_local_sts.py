@@ -76,7 +76,7 @@ def test_sts_error_fault_parses_as_a_client_error(sts: LocalSts) -> None:
     sts.inject(StsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"))
     with pytest.raises(ClientError) as info:
         assume(sts)
-    error = info.value.response["Error"]
+    error: dict[str, Any] = dict(info.value.response["Error"])
     assert error["Code"] == "AccessDenied"
     assert error["Message"] == "Not authorized to perform sts:AssumeRoleWithWebIdentity"
     assert error["Type"] == "Sender"

@@ -65,7 +65,9 @@ def cli_dicts(draw: st.DrawFn) -> dict[str, str | bool | None]:
     """What argparse hands over: switches are bools, value options are text or None."""
     out: dict[str, str | bool | None] = {}
     for dest in draw(st.lists(st.sampled_from(DESTS), unique=True, max_size=8)):
-        kinds = st.booleans() if dest in SWITCHES else st.text(max_size=20)
+        kinds: st.SearchStrategy[str | bool] = (
+            st.booleans() if dest in SWITCHES else st.text(max_size=20)
+        )
         out[dest] = draw(st.one_of(st.none(), kinds))
     return out
 

@@ -325,7 +325,7 @@ def test_background_refresh_rotates_without_requests_waiting(live: Env) -> None:
 def test_exactly_one_sts_call_per_credential_lifetime(live: Env, local_sts: object) -> None:
     provider = _provider(**SHORT)
     with CredentialServer(provider.get, refresh_window=897) as srv:
-        keys = set()
+        keys: set[str] = set()
         deadline = time.monotonic() + 20
         while len(keys) < 3 and time.monotonic() < deadline:
             keys.add(_request(srv)[2]["AccessKeyId"])

@@ -52,7 +52,7 @@ ADVERSARIAL = [
 
 # Everything an environment variable can hold: any text without NUL or lone surrogates.
 env_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
     max_size=40,
 )
 
