@@ -117,6 +117,7 @@ def test_boto3_session_refreshes_across_a_rotation(live: Env, local_sts: object)
         credentials = session.get_credentials()
         assert credentials is not None
         key = credentials.get_frozen_credentials().access_key
+        assert key is not None
         if not keys or keys[-1] != key:
             keys.append(key)
         time.sleep(0.2)

@@ -155,8 +155,8 @@ def test_exchange_takes_aws_region_from_the_given_environ(monkeypatch: pytest.Mo
     session = botocore.session.Session()
     urls: list[str] = []
 
-    def record(request: Any, **_: Any) -> None:
-        urls.append(request.url)
+    def record(**kwargs: Any) -> None:
+        urls.append(kwargs["request"].url)
         raise Stop
 
     session.register("before-send.sts", record)
@@ -195,7 +195,7 @@ def test_exchange_is_unsigned_even_with_a_recursive_default_profile(
     write_config(isolated_env, f"[default]\ncredential_process = {sys.executable} {script}\n")
     session = sts.new_session()
     seen: list[dict[str, Any]] = []
-    session.register("before-send.sts", lambda request, **_: seen.append(dict(request.headers)))
+    session.register("before-send.sts", lambda **kw: seen.append(dict(kw["request"].headers)))
     creds = exchange(session=session)
     assert creds.access_key_id
     assert not marker.exists()

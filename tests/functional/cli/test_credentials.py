@@ -90,7 +90,7 @@ def caller_arn(doc: dict[str, Any], sts_url: str) -> str:
         aws_secret_access_key=doc["SecretAccessKey"],
         aws_session_token=doc["SessionToken"],
     )
-    return str(client.get_caller_identity()["Arn"])
+    return str(client.get_caller_identity()["Arn"])  # type: ignore[attr-defined]
 
 
 def closed_address() -> str:

@@ -18,7 +18,6 @@ from gcp2aws.cli.app import build_parser
 from tests.support.deploy import (
     ENDPOINT_PATTERN,
     MANIFESTS,
-    REPO,
     SHARED_DIR,
     TOKEN_FILE_PATTERN,
     app,
@@ -31,6 +30,7 @@ from tests.support.deploy import (
     sidecar,
     the_pod,
 )
+from tests.support.repo import REPO
 
 K8S_VERSIONS = ("1.29.0", "1.37.0")
 VALIDATE = Path(sys.executable).parent / "kubernetes-validate"

@@ -168,7 +168,7 @@ def test_authorized_user_refresh(apis: GoogleApisEmulator) -> None:
     assert adc["token_uri"] == apis.token_uri
     assert adc["quota_project_id"] == "demo-project"
     creds = user_creds(apis)
-    assert creds.token.startswith("ya29.")
+    assert str(creds.token).startswith("ya29.")
     _, claims = verify_with_jwks(creds.id_token, apis.signer.jwks())
     assert claims["email"] == USER
     assert claims["aud"] == creds.client_id

@@ -328,7 +328,7 @@ def test_exactly_one_sts_call_per_credential_lifetime(live: Env, local_sts: obje
         keys: set[str] = set()
         deadline = time.monotonic() + 20
         while len(keys) < 3 and time.monotonic() < deadline:
-            keys.add(_request(srv)[2]["AccessKeyId"])
+            keys.add(str(_request(srv)[2]["AccessKeyId"]))
             time.sleep(0.02)
         calls = local_sts.assume_calls  # type: ignore[attr-defined]
     # Allow the one rotation that may have started after the last request.

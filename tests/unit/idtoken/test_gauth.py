@@ -39,7 +39,7 @@ class Recorder(http.server.ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
