@@ -20,6 +20,7 @@ from gcp2aws._version import __version__
 from gcp2aws.errors import ConfigError, Gcp2AwsError, StsDeniedError, StsError
 from gcp2aws.models import AwsCredentials, IdToken
 from gcp2aws.retry import Deadline
+from gcp2aws.sanitize import for_terminal
 
 if TYPE_CHECKING:
     import botocore.session
@@ -99,8 +100,8 @@ def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> S
 
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        code = str(err.get("Code", "Unknown"))
-        message = " ".join(str(err.get("Message", "")).split())[:300]
+        code = for_terminal(str(err.get("Code", "Unknown")), 100)
+        message = for_terminal(" ".join(str(err.get("Message", "")).split()), 300)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         text = f"STS {code} for {role_arn}: {message}" if message else f"STS {code} for {role_arn}"
         if code == "InvalidIdentityToken" and TRANSIENT_INVALID_TOKEN in message.lower():
@@ -223,7 +224,26 @@ def assume_role_with_web_identity(
             hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
             transient=True,
         ) from exc
-    return credentials_from_response(response, source=token.source)
+    creds = credentials_from_response(response, source=token.source)
+    _refuse_expired(creds, endpoint)
+    return creds
+
+
+# Credentials that lapse within this margin would fail the caller's first request.
+EXPIRY_MARGIN_SECONDS = 60
+
+
+def _refuse_expired(creds: AwsCredentials, endpoint: str, now: datetime | None = None) -> None:
+    """Raise StsError for credentials already expired or within the margin: never print them."""
+    now = now or datetime.now(timezone.utc)
+    left = (creds.expiration - now).total_seconds()
+    if left < EXPIRY_MARGIN_SECONDS:
+        raise StsError(
+            f"STS at {endpoint} returned credentials that expire in {left:.0f}s "
+            f"(Expiration {creds.expiration:%Y-%m-%dT%H:%M:%SZ})",
+            code="Expired",
+            hint="Check this machine's clock and the STS endpoint (AWS_ENDPOINT_URL_STS)",
+        )
 
 
 def credentials_from_response(response: Mapping[str, Any], *, source: str) -> AwsCredentials:

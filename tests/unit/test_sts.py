@@ -348,3 +348,51 @@ def test_credentials_from_response_naive_expiration_is_utc() -> None:
 
 def test_botocore_session_is_reusable() -> None:
     assert isinstance(sts.new_session(), botocore.session.Session)
+
+
+def _reply_expiring(expiration: str) -> Body:
+    xml = (
+        '<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        "<AssumeRoleWithWebIdentityResult><Credentials>"
+        "<AccessKeyId>ASIAEXPIREDEXAMPLE01</AccessKeyId>"
+        "<SecretAccessKey>expired-secret-value</SecretAccessKey>"
+        "<SessionToken>expired-session-token</SessionToken>"
+        f"<Expiration>{expiration}</Expiration>"
+        "</Credentials></AssumeRoleWithWebIdentityResult>"
+        "<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
+        "</AssumeRoleWithWebIdentityResponse>"
+    )
+    return Body(200, xml.encode(), {"Content-Type": "text/xml"})
+
+
+@pytest.mark.parametrize("offset", [-3600, 0, 30])
+def test_credentials_expired_or_about_to_are_refused(sts_env: Any, offset: int) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset))
+    sts_env.inject(_reply_expiring(stamp))
+    with pytest.raises(StsFailure, match="expire") as info:
+        exchange()
+    err = info.value
+    assert err.exit_code == ExitCode.AWS_ERROR
+    assert err.code == "Expired"
+    line = err.one_line()
+    assert "expired-secret-value" not in line
+    assert "expired-session-token" not in line
+
+
+def test_credentials_past_the_margin_are_accepted(sts_env: Any) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
+    sts_env.inject(_reply_expiring(stamp))
+    assert exchange().access_key_id == "ASIAEXPIREDEXAMPLE01"
+
+
+def test_sts_error_message_is_sanitized(sts_env: Any) -> None:
+    jwt = make_token().raw
+    # XML 1.0 cannot carry ESC, but it can carry C1 controls (CSI) and bidi overrides.
+    sts_env.inject(StsError("AccessDenied", f"\x9b31m\u202epwned bad token {jwt}", 403))
+    with pytest.raises(StsDeniedError) as info:
+        exchange()
+    line = info.value.one_line()
+    assert "\x9b" not in line
+    assert "\u202e" not in line
+    assert jwt not in line
+    assert "<redacted token>" in line

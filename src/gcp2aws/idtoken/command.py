@@ -13,6 +13,7 @@ from gcp2aws.idtoken.base import TokenSource, configured
 from gcp2aws.idtoken.jwt import decode_bytes
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline
+from gcp2aws.sanitize import for_terminal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -89,7 +90,8 @@ class CommandSource:
         if code != 0:
             # Never echo stdout: it may hold a token. A short stderr excerpt helps.
             lines = err.decode("utf-8", "replace").strip().splitlines()
-            excerpt = lines[-1][:STDERR_EXCERPT] if lines else ""
+            # Stderr is foreign: escape controls and redact a token it may have printed.
+            excerpt = for_terminal(lines[-1], STDERR_EXCERPT) if lines else ""
             raise TokenUnavailableError(
                 f"{NAME}: {self.program} exited with status {code}"
                 + (f": {excerpt}" if excerpt else ""),

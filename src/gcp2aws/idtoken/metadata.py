@@ -23,6 +23,7 @@ from gcp2aws.errors import DeadlineExceededError, TokenUnavailableError
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
 from gcp2aws.retry import Deadline, backoff_delays, sleep_within
+from gcp2aws.sanitize import for_terminal
 
 if TYPE_CHECKING:
     from gcp2aws.settings import Settings
@@ -220,7 +221,7 @@ class MetadataSource:
             detail = reply.body[:120].decode("utf-8", "replace").strip().splitlines()
             raise TokenUnavailableError(
                 f"metadata server at {self.host} answered HTTP {reply.status}"
-                + (f": {detail[0]}" if detail else ""),
+                + (f": {for_terminal(detail[0], 120)}" if detail else ""),
                 hint="Check --audience and the instance's service account",
             )
         try:
