@@ -8,6 +8,7 @@ that are not fixtures live in ``tests/support``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,21 @@ import pytest
 from gcp2aws.emulator.metadata import MetadataEmulator
 from tests.support import fuzz_budget  # noqa: F401 - importing it loads the fuzzing profile
 from tests.support.cli import ISOLATED_PREFIXES, Env
+
+
+@pytest.fixture(autouse=True)
+def _restore_gcp2aws_logger() -> Iterator[None]:
+    """Undo an in-process CLI run's logging set-up (its own handler, propagate off).
+
+    Without this, a test that runs after one of those in the same worker sees nothing in
+    ``caplog``: which tests share a process depends on pytest-xdist's scheduling.
+    """
+    logger = logging.getLogger("gcp2aws")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture(autouse=True)
