@@ -58,6 +58,43 @@ def new_session() -> botocore.session.Session:
     return botocore.session.Session()
 
 
+def profile_session(profile: str, environ: Mapping[str, str]) -> botocore.session.Session:
+    """A botocore session reading ``profile`` from the config file ``environ`` names: what
+    the AWS CLI builds for ``--profile``. Credentials are always passed in explicitly."""
+    from gcp2aws import paths
+
+    session = new_session()
+    session.set_config_variable("config_file", paths.aws_config_file(environ))
+    session.set_config_variable("profile", profile)
+    return session
+
+
+def cli_region(
+    session: botocore.session.Session, environ: Mapping[str, str], *, profile: str
+) -> str:
+    """The region the AWS CLI resolves for ``session``'s profile, or ``ConfigError`` where
+    the CLI would stop with "You must specify a region"."""
+    from botocore.exceptions import BotoCoreError
+
+    region = environ.get(envvars.AWS_REGION) or environ.get(envvars.AWS_DEFAULT_REGION)
+    if not region:
+        try:
+            region = session.get_config_variable("region")
+        except BotoCoreError as exc:  # ProfileNotFound, ConfigParseError
+            raise ConfigError(
+                f"botocore cannot read profile {profile!r}: {type(exc).__name__}",
+                hint="Check AWS_CONFIG_FILE and the profile's syntax",
+            ) from exc
+    if not isinstance(region, str) or not region:
+        raise ConfigError(
+            f"profile {profile!r} has no region, and neither AWS_REGION nor "
+            "AWS_DEFAULT_REGION is set: the AWS CLI would refuse it",
+            hint=f"Add `region = ...` to the profile, or rerun `gcp2aws init --profile "
+            f"{profile} --region REGION --yes`",
+        )
+    return region
+
+
 def make_client(region: str, deadline: Deadline, session: botocore.session.Session) -> Any:
     from botocore import UNSIGNED
     from botocore.config import Config

@@ -7,10 +7,15 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gcp2aws import envvars
 from gcp2aws.cli.common import ALL_OPTIONS, add_options, load_settings, write_stdout
 from gcp2aws.errors import Gcp2AwsError, UsageError
+
+if TYPE_CHECKING:
+    from gcp2aws.awsconfig.region import RegionChoice
+    from gcp2aws.settings import Settings
 
 DESCRIPTION = """\
 Write (or update) a profile in AWS_CONFIG_FILE (default ~/.aws/config) whose
@@ -73,10 +78,37 @@ def profile_lines(ns: argparse.Namespace, environ: Mapping[str, str]) -> dict[st
             continue
         args.extend([flag, value] if takes_value else [flag])
     exe = executable()
-    lines = {"credential_process": awsconfig.credential_process_command(exe[0], exe[1:] + args)}
-    if raw.get("region"):
-        lines["region"] = raw["region"]
-    return lines
+    return {"credential_process": awsconfig.credential_process_command(exe[0], exe[1:] + args)}
+
+
+def choose_region(
+    ns: argparse.Namespace, settings: Settings, environ: Mapping[str, str], text: str
+) -> RegionChoice:
+    """The profile's region: --region, AWS_REGION/AWS_DEFAULT_REGION, the profile's own, the
+    nearest to the workload's Google zone, else the partition's default."""
+    from gcp2aws.awsconfig import profile as awsconfig
+    from gcp2aws.awsconfig import region
+
+    return region.choose(
+        role_arn=settings.require_role_arn(),
+        explicit=settings.region,
+        explicit_from="--region" if ns.region else envvars.REGION,
+        environ=environ,
+        profile_region=awsconfig.read_profile(text, ns.profile).get("region") or None,
+        google_location=lambda: _google_location(settings, environ),
+    )
+
+
+def _google_location(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    from gcp2aws.idtoken import chain, metadata
+
+    try:
+        source = chain.select(settings, environ)
+    except Gcp2AwsError:
+        return None  # no source here yet: the verification (or the doctor) will say why
+    if not isinstance(source, metadata.MetadataSource):
+        return None  # off Google Cloud (a key file, gcloud): no zone to be near
+    return metadata.workload_location(source.host)
 
 
 def _confirm(question: str) -> bool:
@@ -94,12 +126,16 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = load_settings(ns, environ)  # validates every flag before touching the file
     settings.require_role_arn()
     header = awsconfig.section_header(ns.profile)
+    path = awsconfig_file.config_path(environ)
+    text = awsconfig_file.read_config(path)
     lines = profile_lines(ns, environ)
+    choice = choose_region(ns, settings, environ, text)
+    lines["region"] = choice.region
+    # One line, so that a region nobody asked for is never a surprise.
+    sys.stderr.write(f"gcp2aws: region {choice.region}: {choice.why}\n")
     if ns.print_only:
         write_stdout(header + "\n" + "".join(f"{k} = {v}\n" for k, v in lines.items()))
         return 0
-    path = awsconfig_file.config_path(environ)
-    text = awsconfig_file.read_config(path)
     changes = awsconfig.diff_profile(text, ns.profile, lines)
     existing = awsconfig.find_profile(text, ns.profile) is not None
     if not changes:
@@ -133,11 +169,15 @@ def verify(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = load_settings(ns, environ)
     try:
         creds = CredentialProvider(settings, environ=environ).get().credentials
+        # Signed and sent the way `aws --profile NAME` will: that profile's region and
+        # endpoint settings, not the ones the exchange used.
+        session = sts.profile_session(ns.profile, environ)
         arn = sts.caller_identity(
             creds,
             role_arn=settings.require_role_arn(),
-            region=settings.region,
+            region=sts.cli_region(session, environ, profile=ns.profile),
             timeout=settings.timeout,
+            session=session,
             environ=environ,
         )
     except Gcp2AwsError as exc:

@@ -7,15 +7,16 @@ AWS's Google key mapping, and names the exact statement and condition that fails
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from gcp2aws import sts
+from gcp2aws import envvars, sts
 from gcp2aws._version import __version__
 from gcp2aws.awsconfig import file as awsconfig_file
 from gcp2aws.awsconfig import profile as awsconfig
@@ -27,6 +28,7 @@ from gcp2aws.models import IdToken
 from gcp2aws.policy.evaluate import RequestContext, evaluate
 from gcp2aws.provider import CredentialProvider
 from gcp2aws.retry import Deadline
+from gcp2aws.sanitize import for_terminal
 from gcp2aws.settings import Settings
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
@@ -39,6 +41,23 @@ class Check:
     status: str
     detail: str
     fix: str = ""
+
+
+SEED_SCRIPT = "credential_process.py"
+
+
+def runs_gcp2aws(argv: Sequence[str]) -> bool:
+    """The console script, or ``python -m gcp2aws``."""
+    if not argv:
+        return False
+    if os.path.basename(argv[0]) == "gcp2aws":
+        return True
+    return list(argv[1:3]) == ["-m", "gcp2aws"]
+
+
+def is_seed_script(argv: Sequence[str]) -> bool:
+    """The 30-line recipe gcp2aws replaces: ``python3 /path/to/credential_process.py ARN``."""
+    return any(os.path.basename(word) == SEED_SCRIPT for word in argv[:2])
 
 
 @dataclass
@@ -96,7 +115,7 @@ class Doctor:
 
     def check_profile(self) -> None:
         path = awsconfig_file.config_path(self.environ)
-        name = self.profile or self.environ.get("AWS_PROFILE") or "default"
+        name = self.profile or self.environ.get(envvars.AWS_PROFILE) or "default"
         try:
             text = awsconfig_file.read_config(path)
         except Gcp2AwsError as exc:
@@ -129,6 +148,8 @@ class Doctor:
                 "Run `gcp2aws init --role-arn ARN`",
             )
             return
+        self.check_region(name, values)
+        self.check_aws_profile(name)
         try:
             argv = awsconfig.parse_credential_process(line)
         except Gcp2AwsError as exc:
@@ -137,15 +158,56 @@ class Doctor:
         exe = argv[0] if argv else ""
         found = shutil.which(exe)
         if not found:
+            exists = os.sep in exe and os.path.exists(exe)
+            why = "is not executable by this user" if exists else "does not exist"
             self.add(
                 "aws config",
                 FAIL,
-                f"profile {name!r}: credential_process runs {exe!r}, which does not exist "
-                "or is not executable",
-                "Use the absolute path from `command -v gcp2aws`, or rerun `gcp2aws init`",
+                f"profile {name!r}: credential_process runs {for_terminal(exe)!r}, which {why}",
+                "Use the absolute path from `command -v gcp2aws` (a pipx or venv path of "
+                f"another user will not do), or rerun `gcp2aws init --profile {name} --yes`",
+            )
+            return
+        if not runs_gcp2aws(argv):
+            self.add(
+                "aws config",
+                WARN,
+                f"profile {name!r}: credential_process runs {for_terminal(' '.join(argv[:2]))}"
+                + (", the blog recipe's script" if is_seed_script(argv) else ", not gcp2aws")
+                + " (no cache, retries or clear errors)",
+                f"Replace it: gcp2aws init --role-arn ARN --profile {name} --yes",
             )
             return
         self.add("aws config", PASS, f"profile {name!r} in {path}: credential_process runs {found}")
+
+    def check_region(self, name: str, values: Mapping[str, str]) -> None:
+        """The AWS CLI stops with "You must specify a region" when nothing gives one."""
+        for var in (envvars.AWS_REGION, envvars.AWS_DEFAULT_REGION):
+            if self.environ.get(var):
+                self.add("aws region", PASS, f"{self.environ[var]} (from {var})")
+                return
+        if values.get("region"):
+            self.add("aws region", PASS, f"{values['region']} (from profile {name!r})")
+            return
+        self.add(
+            "aws region",
+            FAIL,
+            f"profile {name!r} has no region and neither AWS_REGION nor AWS_DEFAULT_REGION "
+            "is set: the AWS CLI will stop with 'You must specify a region'",
+            f"Rerun `gcp2aws init --role-arn ARN --profile {name} --yes` (it writes the nearest "
+            "region) or add `region = REGION` to the profile",
+        )
+
+    def check_aws_profile(self, name: str) -> None:
+        exported = self.environ.get(envvars.AWS_PROFILE)
+        if self.profile and exported and exported != self.profile:
+            self.add(
+                "aws profile",
+                WARN,
+                f"AWS_PROFILE={for_terminal(exported)} is exported: aws commands without "
+                f"--profile use that profile, not {name!r}",
+                f"Run `export AWS_PROFILE={name}`, or `unset AWS_PROFILE` and pass --profile",
+            )
 
     def check_sources(self) -> None:
         found = chain.explain(self.settings, self.environ)

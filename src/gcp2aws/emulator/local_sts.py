@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,9 @@ from gcp2aws.errors import ConfigError
 _HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
 )
+
+
+_SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/sts/aws4_request")
 
 
 def sts_error_body(code: str, message: str, *, type_: str = "Sender") -> bytes:
@@ -73,6 +77,7 @@ class LocalSts(BaseEmulator):
         self._verify_with = verify_with
         self._clock = clock
         self._last_claims: dict[str, Any] | None = None
+        self._signed_regions: list[tuple[str, str]] = []
 
     def start(self) -> LocalSts:
         """Start moto on a free loopback port, then the proxy; returns self."""
@@ -120,6 +125,25 @@ class LocalSts(BaseEmulator):
         with self._lock:
             return self._last_claims
 
+    @property
+    def signed_regions(self) -> list[tuple[str, str]]:
+        """(action, region) of each SigV4-signed request, from its credential scope: the
+        region a client resolved (unsigned AssumeRoleWithWebIdentity calls are not listed)."""
+        with self._lock:
+            return list(self._signed_regions)
+
+    def reset_calls(self) -> None:
+        super().reset_calls()
+        with self._lock:
+            self._signed_regions.clear()
+
+    def _record_region(self, action: str, authorization: str) -> None:
+        # "AWS4-HMAC-SHA256 Credential=AKID/20261202/ap-northeast-1/sts/aws4_request, ..."
+        match = _SCOPE_RE.search(authorization)
+        if match:
+            with self._lock:
+                self._signed_regions.append((action, match.group(1)))
+
     def _check_token(self, token: str) -> StsError | None:
         try:
             _, claims, _, _ = split_jwt(token)
@@ -151,6 +175,7 @@ class LocalSts(BaseEmulator):
             fields.update(parse_qsl(body.decode("utf-8", "replace")))
         action = fields.get("Action", "")
         self.count(action or parts.path)
+        self._record_region(action, handler.headers.get("Authorization", ""))
         fault = self.faults.take(action)
         if fault is None and action == "AssumeRoleWithWebIdentity":
             fault = self._check_token(fields.get("WebIdentityToken", ""))

@@ -255,3 +255,28 @@ def detect(environ: Mapping[str, str], *, forced: bool = False) -> MetadataSourc
 
 def applies(settings: Settings, environ: Mapping[str, str], forced: bool) -> MetadataSource | None:
     return detect(environ, forced=forced)
+
+
+LOCATION_PATHS = ("instance/zone", "instance/region")
+LOCATION_TIMEOUT = 2.0
+
+
+def workload_location(host: str, *, timeout: float = LOCATION_TIMEOUT) -> str | None:
+    """The workload's zone (Compute Engine, GKE) or region (Cloud Run, Functions), as the
+    metadata server names it (``projects/NUM/zones/ZONE``); None when it does not say.
+
+    One short attempt per path: ``init`` asks this only to pick a default region, so a slow
+    or absent server must cost seconds, not the exchange's whole budget.
+    """
+    client = MetadataClient(host, attempt_timeout=timeout, max_attempts=1)
+    for path in LOCATION_PATHS:
+        try:
+            reply = client.get(path, Deadline(timeout), what=path)
+        except (TokenUnavailableError, DeadlineExceededError):
+            return None
+        # Only the real server's answer counts: a proxy's page is not a zone.
+        if reply.status == 200 and reply.headers.get("metadata-flavor") == "Google":
+            text = reply.body[:256].decode("ascii", "replace").strip()
+            if text:
+                return text
+    return None

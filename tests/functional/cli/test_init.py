@@ -61,19 +61,26 @@ def expected_command(*flags: str) -> list[str]:
     return [gcp2aws_exe(), "credentials", "--role-arn", ROLE_ARN, *flags]
 
 
+# The emulator's VM sits in us-central1-a; with no region exported, init picks the nearest.
+ZONE_REGION = "us-east-2"
+NO_REGION = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
 def init(
     env: Env | dict[str, str], *args: str, verify: bool = False
 ) -> subprocess.CompletedProcess[str]:
+    """``gcp2aws init`` as a newcomer runs it: no region exported anywhere."""
     values = env.values if isinstance(env, Env) else env
+    values = {k: v for k, v in values.items() if k not in NO_REGION}
     extra = [] if verify else ["--no-verify"]
     # stdin is a pipe (never a tty): init must not wait for an answer.
     return run_gcp2aws(["init", "--role-arn", ROLE_ARN, *extra, *args], values, input="")
 
 
-def section_text(profile: str, *flags: str, eol: str = "\n") -> str:
+def section_text(profile: str, *flags: str, eol: str = "\n", region: str = ZONE_REGION) -> str:
     header = "[default]" if profile == "default" else f"[profile {profile}]"
     line = " ".join(shlex.quote(word) for word in expected_command(*flags))
-    return f"{header}{eol}credential_process = {line}{eol}"
+    return f"{header}{eol}credential_process = {line}{eol}region = {region}{eol}"
 
 
 def botocore_view(path: Path) -> dict[str, dict[str, str]]:
@@ -220,6 +227,7 @@ def test_differing_profile_is_overwritten_with_yes(env: Env) -> None:
     middle = text[len(PREFIX) : len(text) - len(SUFFIX)]
     line = section_text("ci").split("\n")[1]
     # Only the credential_process line changed; the comment and region stay in place.
+    assert "gcp2aws: region eu-central-1: kept from the profile" in proc.stderr
     assert middle == ("[profile ci]\n# my note about ci\n" + line + "\nregion = eu-central-1\n\n")
     assert bak(path).read_text() == original
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -190,6 +191,96 @@ def test_profile_from_aws_profile_passes(environ: dict[str, str]) -> None:
     check = only(doctor.checks, "aws config")
     assert check.status == PASS
     assert f"runs {gcp2aws_exe()}" in check.detail
+
+
+def test_profile_with_a_non_executable_file_names_the_cause(
+    environ: dict[str, str], tmp_path: Path
+) -> None:
+    exe = tmp_path / "gcp2aws"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o644)
+    write_config(environ, f"[default]\ncredential_process = {exe} credentials\nregion = x\n")
+    doctor = make(environ)
+    doctor.check_profile()
+    check = only(doctor.checks, "aws config")
+    assert check.status == FAIL
+    assert "is not executable by this user" in check.detail
+
+
+def test_profile_without_a_region_anywhere_fails(environ: dict[str, str]) -> None:
+    write_config(environ, f"[profile gcp]\ncredential_process = {gcp2aws_exe()} credentials\n")
+    values = {k: v for k, v in environ.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    doctor = make(values, profile="gcp")
+    doctor.check_profile()
+    check = only(doctor.checks, "aws region")
+    assert check.status == FAIL
+    assert "You must specify a region" in check.detail
+    assert "--profile gcp" in check.fix
+    assert not doctor.ok
+
+
+@pytest.mark.parametrize(
+    ("config_region", "env", "expected"),
+    [
+        ("region = ap-northeast-1\n", {}, "ap-northeast-1 (from profile 'gcp')"),
+        ("", {"AWS_DEFAULT_REGION": "eu-west-2"}, "eu-west-2 (from AWS_DEFAULT_REGION)"),
+        ("region = x\n", {"AWS_REGION": "us-west-2"}, "us-west-2 (from AWS_REGION)"),
+    ],
+)
+def test_region_from_the_profile_or_the_environment_passes(
+    environ: dict[str, str], config_region: str, env: dict[str, str], expected: str
+) -> None:
+    write_config(
+        environ, f"[profile gcp]\ncredential_process = {gcp2aws_exe()} credentials\n{config_region}"
+    )
+    values = {k: v for k, v in environ.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    doctor = make({**values, **env}, profile="gcp")
+    doctor.check_profile()
+    check = only(doctor.checks, "aws region")
+    assert (check.status, check.detail) == (PASS, expected)
+
+
+def test_the_seed_recipe_script_warns(environ: dict[str, str], tmp_path: Path) -> None:
+    script = tmp_path / "credential_process.py"
+    script.write_text("print('{}')\n")
+    line = f"python3 {script} arn:aws:iam::012345678901:role/r"
+    write_config(environ, f"[default]\nregion = ap-northeast-1\ncredential_process = {line}\n")
+    doctor = make(environ)
+    doctor.check_profile()
+    check = only(doctor.checks, "aws config")
+    assert check.status == WARN
+    assert "the blog recipe's script" in check.detail
+    assert "gcp2aws init" in check.fix
+
+
+def test_another_credential_process_warns(environ: dict[str, str]) -> None:
+    write_config(environ, "[default]\nregion = x\ncredential_process = /bin/echo {}\n")
+    doctor = make(environ)
+    doctor.check_profile()
+    check = only(doctor.checks, "aws config")
+    assert check.status == WARN
+    assert "not gcp2aws" in check.detail
+
+
+def test_python_m_gcp2aws_counts_as_gcp2aws(environ: dict[str, str]) -> None:
+    line = f"{sys.executable} -m gcp2aws credentials"
+    write_config(environ, f"[default]\nregion = x\ncredential_process = {line}\n")
+    doctor = make(environ)
+    doctor.check_profile()
+    assert only(doctor.checks, "aws config").status == PASS
+
+
+def test_aws_profile_pointing_elsewhere_warns(environ: dict[str, str]) -> None:
+    write_config(environ, f"[profile gcp]\ncredential_process = {gcp2aws_exe()} credentials\n")
+    doctor = make({**environ, "AWS_PROFILE": "other"}, profile="gcp")
+    doctor.check_profile()
+    check = only(doctor.checks, "aws profile")
+    assert check.status == WARN
+    assert "AWS_PROFILE=other" in check.detail
+    assert "export AWS_PROFILE=gcp" in check.fix
+    same = make({**environ, "AWS_PROFILE": "gcp"}, profile="gcp")
+    same.check_profile()
+    assert [c for c in same.checks if c.name == "aws profile"] == []
 
 
 # -- token sources -----------------------------------------------------------------------------
