@@ -5,10 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
-# Real shells for `gcp2aws env` tests (bash and dash ship with Debian; fish does not).
-if ! command -v fish >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fish >/dev/null) \
-    || echo "test.sh: could not install fish; its shell tests will be skipped" >&2
+# Real parts the tests run, from Debian: fish for `gcp2aws env` (bash and dash ship with
+# Debian), the AWS CLI v2 (Debian's awscli) for the onboarding tests, and Debian's own pipx and
+# venv for the install-path tests on the system Python. One guarded apt-get, only as root on a
+# Debian-like machine.
+DEBIAN_PACKAGES=(fish awscli pipx python3-venv)
+missing=()
+command -v fish >/dev/null 2>&1 || missing+=(fish)
+[ -x /usr/bin/aws ] || missing+=(awscli)
+[ -x /usr/bin/pipx ] || missing+=(pipx)
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${DEBIAN_PACKAGES[@]}" >/dev/null) \
+    || echo "test.sh: could not install ${missing[*]}; the tests that need them will skip (or fail under CI)" >&2
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
