@@ -33,15 +33,60 @@ def register(sub: Any) -> None:
         action="store_true",
         help="omit google.compute_engine claims, like GKE and Cloud Run",
     )
+    parser.add_argument("--zone", help="the VM's zone, served on instance/zone")
+    parser.add_argument(
+        "--attribute",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="serve instance/attributes/KEY (repeatable)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=sorted(RUNTIMES),
+        default="gce",
+        help="reproduce a runtime: gke-unannotated (identity 404 on GKE), cloudbuild-default "
+        "(Cloud Build's default service account, which cannot mint ID tokens)",
+    )
     parser.add_argument("--debug", action="store_true", help="log to stderr")
     parser.set_defaults(func=run)
 
 
+# What each runtime's metadata server looks like where it differs from Compute Engine's. The
+# refusal texts are this project's best knowledge; the real ones are unconfirmed.
+GKE_UNANNOTATED = (
+    "Your Kubernetes service account (default/default) is not annotated with a target Google "
+    "service account, which is a requirement for retrieving Identity Tokens."
+)
+RUNTIMES: dict[str, dict[str, Any]] = {
+    "gce": {},
+    "gke-unannotated": {
+        "attributes": {"cluster-name": "demo-cluster", "cluster-location": "us-central1"},
+        "compute_engine_claims": False,
+        "identity_refusal": (404, GKE_UNANNOTATED),
+    },
+    "cloudbuild-default": {
+        "email": "123456789012@cloudbuild.gserviceaccount.com",
+        "compute_engine_claims": False,
+        "identity_refusal": (404, "Not Found"),
+    },
+}
+
+
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws.emulator.serve import serve_forever
+    from gcp2aws.errors import UsageError
 
-    options: dict[str, Any] = {}
-    for name in ("email", "project_id", "instance_name", "token_lifetime"):
+    options: dict[str, Any] = dict(RUNTIMES[ns.runtime])
+    attributes = dict(options.get("attributes", {}))
+    for item in ns.attribute:
+        key, sep, value = item.partition("=")
+        if not sep or not key or "/" in key:
+            raise UsageError(f"invalid --attribute {item!r}", hint="Use --attribute KEY=VALUE")
+        attributes[key] = value
+    if attributes:
+        options["attributes"] = attributes
+    for name in ("email", "project_id", "instance_name", "token_lifetime", "zone"):
         value = getattr(ns, name)
         if value is not None:
             options[name] = value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -59,6 +59,9 @@ class MetadataEmulator(BaseEmulator):
         token_lifetime: int = 3600,
         compute_engine_claims: bool = True,
         has_service_account: bool = True,
+        attributes: Mapping[str, str] | None = None,
+        region: str | None = None,
+        identity_refusal: tuple[int, str] | None = None,
         clock: Callable[[], float] = time.time,
         signer: Signer | None = None,
         access_token_issuer: Callable[[str, int], str] | None = None,
@@ -87,6 +90,11 @@ class MetadataEmulator(BaseEmulator):
         self.token_lifetime = token_lifetime
         self.compute_engine_claims = compute_engine_claims
         self.has_service_account = has_service_account
+        # instance/attributes/KEY (GKE serves cluster-name there); instance/region is Cloud
+        # Run's; identity_refusal is (status, text) for a runtime that cannot mint ID tokens.
+        self.attributes = dict(attributes or {})
+        self.region = region
+        self.identity_refusal = identity_refusal
         self.clock = clock
         self.signer = signer or Signer()
         self._issue_access_token = access_token_issuer
@@ -186,6 +194,13 @@ class MetadataEmulator(BaseEmulator):
             "project/numeric-project-id": self.project_number,
             "universe/universe-domain": "googleapis.com",
         }
+        if self.region is not None:
+            simple["instance/region"] = f"projects/{self.project_number}/regions/{self.region}"
+        if key == "instance/attributes/":
+            handler.reply(200, "".join(k + "\n" for k in sorted(self.attributes)).encode(), _TEXT)
+            return
+        if key.startswith("instance/attributes/") and key[20:] in self.attributes:
+            simple[key] = self.attributes[key[20:]]
         if key in simple:
             handler.reply(200, simple[key].encode(), _TEXT)
             return
@@ -254,6 +269,10 @@ class MetadataEmulator(BaseEmulator):
             return
         with self._lock:
             self._last_audience = audience
+        if self.identity_refusal is not None:
+            status, text = self.identity_refusal
+            handler.reply(status, text.encode() + b"\n", _TEXT)
+            return
         licenses = fmt == "full" and query.get("licenses", "FALSE").upper() == "TRUE"
         claims = self.identity_claims(audience, full=fmt == "full", licenses=licenses)
         if fault is not None:

@@ -38,6 +38,10 @@ ATTEMPT_TIMEOUT = 3.0  # google-auth's metadata default
 MAX_ATTEMPTS = 5
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BODY = 1 << 20
+CLOUD_BUILD_DEFAULT_SA_DOMAIN = "@cloudbuild.gserviceaccount.com"
+# What GKE's metadata server is believed to say for a KSA with no Google service account; the
+# cluster-name attribute is the primary signal, since the exact text is unconfirmed.
+GKE_UNANNOTATED_TEXT = "not annotated with a target Google service account"
 
 
 def metadata_host(environ: Mapping[str, str]) -> str:
@@ -198,37 +202,74 @@ class MetadataSource:
     def fetch(self, audience: str, deadline: Deadline) -> IdToken:
         query = urlencode({"audience": audience, "format": "full", "licenses": "FALSE"})
         reply = self.client.get(f"{IDENTITY_PATH}?{query}", deadline, what="ID token request")
-        if reply.status == 200 and reply.headers.get("metadata-flavor") != "Google":
+        if reply.headers.get("metadata-flavor") != "Google":
             raise TokenUnavailableError(
-                f"the answer from {self.host} lacks the Metadata-Flavor: Google header",
-                hint="Something other than the metadata server answered (a proxy?); "
-                "set NO_PROXY=metadata.google.internal,169.254.169.254",
+                f"something other than the metadata server answered at {self.host}: its "
+                f"HTTP {reply.status} answer lacks the Metadata-Flavor: Google header",
+                hint="A proxy or another server is in the way: set "
+                "NO_PROXY=metadata.google.internal,169.254.169.254 and check GCE_METADATA_HOST",
+            )
+        if reply.status != 200:
+            raise self._refusal(reply, deadline)
+        try:
+            text = reply.body.decode("ascii")
+        except UnicodeDecodeError:
+            text = "<binary>"
+        return decode_unverified(text, source=f"{NAME} ({self.host})")
+
+    def _probe(self, path: str, deadline: Deadline) -> str | None:
+        """One GET on the failure path, to tell the runtime apart; None if it says nothing."""
+        client = MetadataClient(
+            self.host, attempt_timeout=self.client.attempt_timeout, max_attempts=1
+        )
+        try:
+            reply = client.get(path, Deadline(deadline.clip(LOCATION_TIMEOUT)), what=path)
+        except (TokenUnavailableError, DeadlineExceededError):
+            return None
+        if reply.status != 200 or reply.headers.get("metadata-flavor") != "Google":
+            return None
+        return reply.body[:256].decode("utf-8", "replace").strip() or None
+
+    def _refusal(self, reply: Reply, deadline: Deadline) -> TokenUnavailableError:
+        """The error for a refused identity request, naming the runtime's cause and fix."""
+        body = reply.body[:512].decode("utf-8", "replace")
+        email = self._probe("instance/service-accounts/default/email", deadline) or ""
+        if email.endswith(CLOUD_BUILD_DEFAULT_SA_DOMAIN):
+            return TokenUnavailableError(
+                f"Cloud Build's default service account ({for_terminal(email, 80)}) cannot mint "
+                f"ID tokens (HTTP {reply.status})",
+                hint="Run the build as a user-specified service account (serviceAccount: in "
+                "cloudbuild.yaml) that has iam.serviceAccounts.getOpenIdToken on itself",
             )
         if reply.status == 404:
-            raise TokenUnavailableError(
+            cluster = self._probe("instance/attributes/cluster-name", deadline)
+            if cluster is not None or GKE_UNANNOTATED_TEXT in body:
+                where = f"GKE cluster {for_terminal(cluster, 60)}" if cluster else "GKE"
+                return TokenUnavailableError(
+                    f"{where}: the pod's Kubernetes service account is not bound to a Google "
+                    "service account, so the metadata server cannot mint ID tokens (HTTP 404)",
+                    hint="Annotate the KSA with iam.gke.io/gcp-service-account=GSA_EMAIL and grant "
+                    "roles/iam.workloadIdentityUser on the GSA to "
+                    "serviceAccount:PROJECT.svc.id.goog[NAMESPACE/KSA]",
+                )
+            return TokenUnavailableError(
                 f"metadata server at {self.host} has no service account for this workload "
                 "(HTTP 404)",
                 hint="Attach a service account to the VM, or on GKE bind the pod's Kubernetes "
                 "service account to a Google one (Workload Identity)",
             )
         if reply.status == 403:
-            raise TokenUnavailableError(
+            return TokenUnavailableError(
                 f"metadata server at {self.host} refused the request (HTTP 403)",
                 hint="A proxy may strip the Metadata-Flavor header or add X-Forwarded-For; set "
                 "NO_PROXY=metadata.google.internal,169.254.169.254",
             )
-        if reply.status != 200:
-            detail = reply.body[:120].decode("utf-8", "replace").strip().splitlines()
-            raise TokenUnavailableError(
-                f"metadata server at {self.host} answered HTTP {reply.status}"
-                + (f": {for_terminal(detail[0], 120)}" if detail else ""),
-                hint="Check --audience and the instance's service account",
-            )
-        try:
-            text = reply.body.decode("ascii")
-        except UnicodeDecodeError:
-            text = "<binary>"
-        return decode_unverified(text, source=f"{NAME} ({self.host})")
+        detail = body[:120].strip().splitlines()
+        return TokenUnavailableError(
+            f"metadata server at {self.host} answered HTTP {reply.status}"
+            + (f": {for_terminal(detail[0], 120)}" if detail else ""),
+            hint="Check --audience and the instance's service account",
+        )
 
 
 def _on_google_hardware() -> bool:
