@@ -52,3 +52,17 @@ def assert_clean_failure(proc: subprocess.CompletedProcess[str], code: int) -> N
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("gcp2aws: error:")]
     assert len(lines) == 1, proc.stderr
+
+
+def require_executable(path: str) -> str:
+    """``path`` if it is an executable here; else skip, or fail under CI, where
+    scripts/test.sh installs every real client the tests run."""
+    import os
+
+    import pytest
+
+    if os.access(path, os.X_OK):
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{path} is missing: scripts/test.sh installs it on CI")
+    pytest.skip(f"{path} is not installed")

@@ -18,21 +18,13 @@ from typing import Any
 import pytest
 
 from gcp2aws.emulator.metadata import MetadataEmulator
-from tests.support.cli import ROLE_ARN
+from tests.support.cli import ROLE_ARN, require_executable
 
 pytestmark = [pytest.mark.e2e]
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 DEBIAN_PIPX = "/usr/bin/pipx"
 REPO = Path(__file__).resolve().parents[3]
-
-
-def need(path: str) -> str:
-    if os.access(path, os.X_OK):
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{path} is missing: scripts/test.sh installs it on CI")
-    pytest.skip(f"{path} is not installed")
 
 
 def run(argv: list[str], environ: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
@@ -65,7 +57,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def system_wide(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``PIPX_HOME=/opt/pipx PIPX_BIN_DIR=/usr/local/bin pipx install``, under a temp root."""
-    pipx = need(DEBIAN_PIPX)
+    pipx = require_executable(DEBIAN_PIPX)
     root = tmp_path_factory.mktemp("root")
     environ = login(
         root / "root-home",
@@ -80,7 +72,7 @@ def system_wide(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_plain_pip_install_is_refused_on_the_system_python(wheel: Path) -> None:
-    python = need(SYSTEM_PYTHON)
+    python = require_executable(SYSTEM_PYTHON)
     stdlib = run([python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"], {})
     marker = Path(stdlib.stdout.strip(), "EXTERNALLY-MANAGED")
     if not marker.exists():
@@ -91,7 +83,7 @@ def test_plain_pip_install_is_refused_on_the_system_python(wheel: Path) -> None:
 
 
 def test_debian_pipx_installs_it_for_one_user(wheel: Path, tmp_path: Path) -> None:
-    pipx = need(DEBIAN_PIPX)
+    pipx = require_executable(DEBIAN_PIPX)
     version = run([pipx, "--version"], {}).stdout.strip()
     if Path("/etc/debian_version").read_text().startswith("12"):
         assert version.startswith("1.1."), version  # the pipx Debian 12 ships
@@ -124,7 +116,7 @@ def test_system_wide_pipx_serves_every_user_and_init_writes_a_working_profile(
 
 
 def test_a_venv_under_opt_with_a_symlink(wheel: Path, tmp_path: Path) -> None:
-    python = need(SYSTEM_PYTHON)
+    python = require_executable(SYSTEM_PYTHON)
     if run([python, "-c", "import ensurepip"], {}).returncode != 0:
         if os.environ.get("CI") == "true":
             pytest.fail("python3-venv is missing: scripts/test.sh installs it on CI")

@@ -10,7 +10,6 @@ first user on Debian 12 ("You must specify a region").
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from gcp2aws.emulator.metadata import MetadataEmulator
-from tests.support.cli import ROLE_ARN, gcp2aws_exe
+from tests.support.cli import ROLE_ARN, gcp2aws_exe, require_executable
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +28,6 @@ REGION = "ap-northeast-1"
 ASSUMED = "arn:aws:sts::123456789012:assumed-role/gcp2aws-test/demo-vm"
 CLI_V1 = str(Path(sys.executable).parent / "aws")
 CLI_V2 = "/usr/bin/aws"  # Debian's awscli package: AWS CLI v2
-
-
-def cli_or_skip(path: str) -> str:
-    if os.access(path, os.X_OK):
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{path} is missing: scripts/test.sh installs it on CI")
-    pytest.skip(f"{path} is not installed")
 
 
 @pytest.fixture
@@ -84,7 +75,7 @@ def get_caller_identity(cli: str, environ: Mapping[str, str], sts_url: str) -> d
 def test_quickstart_verbatim_on_a_vm_in_tokyo(
     cli: str, newcomer: dict[str, str], local_sts: Any
 ) -> None:
-    cli = cli_or_skip(cli)
+    cli = require_executable(cli)
     proc = run([gcp2aws_exe(), "init", "--role-arn", ROLE_ARN, "--profile", "gcp"], newcomer)
     assert proc.returncode == 0, proc.stderr
     assert f"region {REGION}: the nearest AWS region to the workload's zone {ZONE}" in (proc.stderr)
@@ -109,7 +100,7 @@ def test_a_profile_without_a_region_is_what_the_cli_refuses_and_doctor_fails(
     cli: str, newcomer: dict[str, str], local_sts: Any
 ) -> None:
     """The control: the old init's profile (no region line) under the same environment."""
-    cli = cli_or_skip(cli)
+    cli = require_executable(cli)
     config = Path(newcomer["HOME"], ".aws", "config")
     config.parent.mkdir(mode=0o700)
     config.write_text(
@@ -137,5 +128,5 @@ def test_init_with_the_region_in_the_environment_writes_that_one(
     assert "region eu-west-2: from AWS_DEFAULT_REGION" in proc.stderr
     assert "region = eu-west-2\n" in Path(newcomer["HOME"], ".aws", "config").read_text()
     # The profile now works without the variable, too.
-    identity = get_caller_identity(cli_or_skip(CLI_V1), newcomer, local_sts.url)
+    identity = get_caller_identity(require_executable(CLI_V1), newcomer, local_sts.url)
     assert identity["Arn"] == ASSUMED
