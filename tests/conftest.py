@@ -70,6 +70,14 @@ def _local_sts_session() -> Iterator[object]:
         yield sts
 
 
+@pytest.fixture(scope="session")
+def gcp2aws_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from this checkout, for the tests that install gcp2aws as a user would."""
+    from tests.support.repo import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
 @pytest.fixture
 def local_sts(_local_sts_session: object) -> object:
     sts = _local_sts_session

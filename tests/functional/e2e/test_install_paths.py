@@ -40,18 +40,8 @@ def login(home: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(REPO)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    (built,) = out.glob("gcp2aws-*.whl")
-    return built
+def wheel(gcp2aws_wheel: Path) -> Path:
+    return gcp2aws_wheel
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +122,30 @@ def test_a_venv_under_opt_with_a_symlink(wheel: Path, tmp_path: Path) -> None:
     out = run([str(link), "--version"], login(tmp_path / "carol"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("gcp2aws ")
+
+
+def test_uv_tool_install_on_the_system_python(wheel: Path, tmp_path: Path, local_sts: Any) -> None:
+    """``uv tool install gcp2aws``: uv makes its own venv, so PEP 668 does not stand in the way."""
+    uv = require_executable(str(Path(sys.executable).with_name("uv")))
+    python = require_executable(SYSTEM_PYTHON)
+    home = tmp_path / "dave"
+    environ = login(home, UV_CACHE_DIR=str(tmp_path / "uv-cache"), UV_PYTHON_DOWNLOADS="never")
+    # pip reads the machine's CA bundle from pip.conf; uv reads only the environment.
+    for name in ("SSL_CERT_FILE", "UV_INDEX_URL", "UV_NATIVE_TLS"):
+        if name in os.environ:
+            environ[name] = os.environ[name]
+    proc = run([uv, "tool", "install", "--python", python, str(wheel)], environ)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    exe = home / ".local" / "bin" / "gcp2aws"
+    prefix = ["-c", "import sys; print(sys.base_prefix)"]
+    venv_python = exe.resolve().parent / "python"
+    assert run([str(venv_python), *prefix], {}).stdout == run([python, *prefix], {}).stdout
+    with MetadataEmulator(zone="europe-west2-a") as vm:
+        environ.update(
+            GCE_METADATA_HOST=vm.address,
+            GCE_METADATA_IP=vm.address,
+            AWS_ENDPOINT_URL_STS=local_sts.url,
+        )
+        proc = run([str(exe), "init", "--role-arn", ROLE_ARN, "--profile", "gcp"], environ)
+    assert proc.returncode == 0, proc.stderr
+    assert "region = eu-west-2\n" in (home / ".aws" / "config").read_text()
