@@ -58,3 +58,27 @@ def supports(client: str, mode: str, version: str) -> bool:
     """Whether ``client`` at ``version`` (of its ``COMPONENT``) consumes gcp2aws in ``mode``."""
     minimum = MINIMUM.get((client, mode))
     return minimum is None or version_tuple(version) >= version_tuple(minimum)
+
+
+LABEL = {
+    "awscli-v1": "AWS CLI v1 (PyPI `awscli`)",
+    "awscli-v2": "AWS CLI v2 (Debian 12 `awscli`)",
+    "boto3": "boto3 (PyPI)",
+    "js-v3": "JS SDK v3 (npm `@aws-sdk/credential-providers`)",
+    "go-v2": "Go SDK v2 (Debian 12 `golang-github-aws-aws-sdk-go-v2-dev`)",
+}
+
+
+def readme_row(client: str) -> str:
+    """The README table's row for ``client`` at the version CI runs."""
+    short = COMPONENT[client].rsplit("/", 1)[-1]
+    cells = []
+    for mode in MODES:
+        minimum = MINIMUM.get((client, mode))
+        if minimum is None:
+            cells.append("yes")
+        elif supports(client, mode, TESTED[client]):
+            cells.append(f"yes (needs {short} ≥ {minimum})")
+        else:
+            cells.append(f"**no**: needs {short} ≥ {minimum}")
+    return f"| `{client}` {LABEL[client]} | {short} {TESTED[client]} | " + " | ".join(cells) + " |"

@@ -6,7 +6,7 @@ import re
 
 from gcp2aws import envvars, options
 from gcp2aws.errors import ExitCode
-from tests.support import repo
+from tests.support import compat, repo
 
 README = repo.README.read_text(encoding="utf-8")
 
@@ -31,3 +31,28 @@ def test_exit_code_table_matches_the_code() -> None:
     section = README.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
     assert documented == {int(code) for code in ExitCode}
+
+
+def test_compatibility_table_is_the_one_the_matrix_runs() -> None:
+    """Each row is what tests/functional/e2e/test_compat_matrix.py asserts at CI's versions."""
+    section = README.split("## Which AWS clients work, in which mode", 1)[1].split("\n## ", 1)[0]
+    for client in compat.CLIENTS:
+        assert compat.readme_row(client) in section, client
+    for mode in compat.MODES:
+        assert f"`{mode}`" in section, mode
+
+
+def test_the_guides_name_the_same_minimum_versions_as_the_table() -> None:
+    guides = {
+        name: (repo.DOCS / name).read_text(encoding="utf-8") for name in ("consumers.md", "gke.md")
+    }
+    for (client, mode), minimum in compat.MINIMUM.items():
+        assert minimum in guides["consumers.md"], (client, mode)
+        if mode == "serve-token-file":  # the endpoint pattern's token file
+            assert minimum in guides["gke.md"], client
+
+
+def test_the_japanese_readme_carries_the_same_table() -> None:
+    japanese = (repo.REPO / "README.ja.md").read_text(encoding="utf-8")
+    for client in compat.CLIENTS:
+        assert compat.readme_row(client) in japanese, client
