@@ -3,7 +3,8 @@
 # the real console script; pyproject's [tool.coverage.run] patch = ["subprocess"] measures them),
 # then enforce the floor and write the figure to bench/results/coverage.json.
 #
-#   scripts/coverage_gate.sh               the whole suite, measured; fails below the floor
+#   scripts/coverage_gate.sh               the whole suite, measured, on every core; fails below
+#                                          the floor
 #   scripts/coverage_gate.sh ARGS...       plain `pytest ARGS`, unmeasured (a subset cannot meet
 #                                          the whole suite's floor); COVERAGE_FLOOR=N measures it
 set -euo pipefail
@@ -30,13 +31,21 @@ if [ $# -eq 0 ] && [ -z "$FLOOR" ]; then
   FLOOR=$DEFAULT_FLOOR
 fi
 
+# The measured run uses every core (pytest-xdist; work stealing evens out the long e2e tests):
+# PYTEST_WORKERS=N overrides, PYTEST_WORKERS=0 runs serially in one process.
+WORKERS="${PYTEST_WORKERS:-$(nproc 2>/dev/null || echo 2)}"
+[ "$WORKERS" = 0 ] || [ "$WORKERS" -ge 2 ] || WORKERS=2
+parallel=(-n "$WORKERS")
+[ "$WORKERS" = 0 ] || parallel+=(--dist worksteal)
+
 rm -f .coverage .coverage.*
 status=0
 deselect=()
 if [ $# -eq 0 ]; then
   for test in "${UNMEASURED[@]}"; do deselect+=(--deselect "$test"); done
 fi
-.venv/bin/python -m pytest --cov --cov-report= ${deselect[@]+"${deselect[@]}"} "$@" || status=$?
+.venv/bin/python -m pytest "${parallel[@]}" --cov --cov-report= ${deselect[@]+"${deselect[@]}"} "$@" \
+  || status=$?
 if [ $# -eq 0 ]; then
   .venv/bin/python -m pytest -q "${UNMEASURED[@]}" || status=$?
 fi

@@ -104,3 +104,46 @@ def env(isolated_env: Path, metadata: MetadataEmulator, local_sts: object) -> En
         }
     )
     return Env(values)
+
+
+# Tests that take about 1.5 s or more each on 2 cores (`pytest --durations=80`), besides every
+# end-to-end test: `pytest -m "not slow"` is the inner loop. A prefix marks every test under it.
+SLOW = (
+    "tests/functional/deploy/test_deploy_rehearsal.py::",
+    "tests/functional/faults/test_concurrency_faults.py::",
+    "tests/functional/faults/test_local_faults.py::test_local_fault[lock-holder-stopped]",
+    "tests/functional/faults/test_metadata_faults.py::test_metadata_fault[hang-",
+    "tests/functional/faults/test_metadata_faults.py::test_metadata_fault[slow-drip-",
+    "tests/functional/faults/test_sts_faults.py::test_sts_fault[hang-",
+    "tests/functional/faults/test_sts_faults.py::test_sts_fault[throttling-always]",
+    "tests/functional/fuzz/test_fuzz_sts.py::",
+    "tests/functional/security/test_no_secret_leaks.py::",
+    "tests/functional/security/test_file_modes.py::test_cli_writers_never_expose_a_file",
+    "tests/functional/cli/test_exec.py::test_exec_server_child_keeps_working_across_rotations",
+    "tests/functional/cli/test_init.py::test_hanging_get_caller_identity_respects_the_timeout",
+    "tests/functional/cli/test_init.py::test_default_profile_works_without_profile_flag",
+    "tests/functional/cli/test_init.py::test_new_user_reaches_get_caller_identity",
+    "tests/functional/cli/test_token.py::test_boto3_web_identity_file_across_rotations",
+    "tests/functional/cli/test_token.py::test_error_token_command_hangs",
+    "tests/functional/cli/test_policy.py::test_aws_cli_lines_run_with_the_real_aws_cli",
+    "tests/functional/cli/test_demo.py::test_demo_command",
+    "tests/functional/cli/test_emulator_cmd.py::test_emulator_with_sts_serves_credentials",
+    "tests/functional/deploy/test_fleet_model.py::test_plot_is_written_deterministically",
+    "tests/unit/delivery/test_server.py::test_background_refresh_rotates_without_requests_waiting",
+    "tests/unit/delivery/test_server.py::test_exactly_one_sts_call_per_credential_lifetime",
+    "tests/unit/delivery/test_server.py::test_failed_refresh_keeps_serving_then_503_when_expired",
+    "tests/unit/delivery/test_server.py::test_refresh_failure_against_sts_keeps_old_credentials",
+    "tests/unit/test_api.py::test_boto3_session_refreshes_across_a_rotation",
+    "tests/unit/awsconfig/test_profile.py::test_property_",
+    "tests/unit/policy/test_evaluate.py::test_any_policy_either_evaluates_or_raises_config_error",
+    "tests/unit/policy/test_generate.py::test_terraform_round_trips_through_python_hcl2",
+    "tests/unit/policy/test_generate.py::test_aws_cli_commands_create_and_update_the_role",
+    "tests/unit/policy/test_generate.py::test_yaml_and_hcl_round_trip_any_text",
+    "tests/unit/test_sts.py::test_throttling_is_retried_by_botocore_then_transient",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("e2e") or item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
