@@ -10,7 +10,81 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class UnsafeTargetError(Exception):
+    """The path names something a writer must not replace; the message says what and why."""
+
+    def __init__(self, message: str, *, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def kind_of(mode: int) -> str | None:
+    """ "a FIFO", "a directory"...: what a non-regular file is; None for a regular file."""
+    return next((name for test, name in _KINDS if test(mode)), None)
+
+
+def check_target(
+    path: str, *, follow_symlink: bool = False, force: bool = False, euid: int | None = None
+) -> str:
+    """The path to write for ``path``, after checking what is there now (``lstat``).
+
+    Every writer calls this first, so none of them replaces ``/dev/null``, a FIFO or a
+    directory with a regular file. A symlink is refused unless ``follow_symlink`` (``init``:
+    dotfile managers link ``~/.aws/config``), and then its real target is returned. Running as
+    root, a symlink or a file owned by another user is refused too, unless ``force``: root
+    following a user's link is how a 0600 root file gets a profile appended to it.
+
+    Raises:
+        UnsafeTargetError: with the real path in its message.
+    """
+    path = os.path.abspath(path)
+    euid = os.geteuid() if euid is None else euid
+    try:
+        link = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    real = path
+    if stat.S_ISLNK(link.st_mode):
+        real = os.path.realpath(path)
+        if euid == 0 and not force:
+            raise UnsafeTargetError(
+                f"{path} is a symlink to {real}; running as root, gcp2aws does not follow it",
+                hint=f"Pass --force to write {real}, or give that path itself",
+            )
+        if not follow_symlink and not force:
+            raise UnsafeTargetError(
+                f"{path} is a symlink to {real}; gcp2aws replaces only regular files",
+                hint="Give the real path, or remove the symlink",
+            )
+    try:
+        target = os.stat(real)
+    except FileNotFoundError:
+        return real
+    kind = kind_of(target.st_mode)
+    if kind is not None:
+        raise UnsafeTargetError(
+            f"{real} is {kind}, not a regular file; gcp2aws will not replace it",
+            hint="Give the path of a regular file (or one that does not exist yet)",
+        )
+    if euid == 0 and target.st_uid != 0 and not force:
+        raise UnsafeTargetError(
+            f"{real} belongs to uid {target.st_uid}; running as root, gcp2aws does not "
+            "replace another user's file",
+            hint="Run it as that user, or pass --force",
+        )
+    return real
 
 
 def replace(path: str, data: bytes, *, mode: int = 0o600, prefix: str | None = None) -> None:

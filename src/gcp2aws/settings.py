@@ -56,9 +56,10 @@ def _read_policy(value: str, environ: Mapping[str, str]) -> str:
     if not value.startswith("@"):
         return value
     path = paths.expand_user(value[1:], environ)
+    from gcp2aws.boundedread import POLICY_LIMIT, read_regular
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        return read_regular(path, POLICY_LIMIT).decode("utf-8")
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
         reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
         raise UsageError(

@@ -95,6 +95,14 @@ def cli_region(
     return region
 
 
+def check_endpoint_environment(environ: Mapping[str, str] | None) -> None:
+    """ConfigError for a malformed AWS_ENDPOINT_URL(_STS): botocore would fail deep inside."""
+    environ = os.environ if environ is None else environ  # botocore reads os.environ itself
+    for name in (envvars.AWS_ENDPOINT_URL_STS, envvars.AWS_ENDPOINT_URL):
+        if environ.get(name):
+            validation.endpoint_url(environ[name], name=name)
+
+
 def make_client(region: str, deadline: Deadline, session: botocore.session.Session) -> Any:
     from botocore import UNSIGNED
     from botocore.config import Config
@@ -230,6 +238,7 @@ def assume_role_with_web_identity(
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError  # not a BotoCoreError
 
+    check_endpoint_environment(environ)
     session = session or new_session()
     try:
         region = resolve_region(role_arn, region, session, environ)
@@ -329,6 +338,7 @@ def caller_identity(
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
+    check_endpoint_environment(environ)
     session = session or new_session()
     try:
         region = resolve_region(role_arn, region, session, environ)

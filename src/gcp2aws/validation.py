@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from gcp2aws.errors import UsageError
+from gcp2aws.errors import ConfigError, UsageError
 
 # The patterns are ASCII-only (IAM and STS are), and are applied with ``fullmatch``: ``$``
 # alone would let a trailing newline through, and ``\d`` without re.ASCII any Unicode digit.
@@ -78,13 +78,17 @@ def sanitize_session_name(value: str, *, fallback: str = "gcp2aws") -> str:
     return cleaned
 
 
+# int() and float() accept any Unicode digit (full-width, Arabic-Indic...), "_" and spaces; a
+# number on a command line or in the environment is ASCII digits only.
+_ASCII_INT = re.compile(r"[0-9]+")
+MAX_POLICY_TEXT = 1 << 16  # whitespace and all; far above any policy STS would accept
+_ASCII_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
+
+
 def duration(value: str) -> int:
-    try:
-        seconds = int(value)
-    except ValueError as exc:
-        raise UsageError(
-            f"invalid duration {value!r}", hint="Pass a whole number of seconds"
-        ) from exc
+    if not _ASCII_INT.fullmatch(value):
+        raise UsageError(f"invalid duration {value!r}", hint="Pass a whole number of seconds")
+    seconds = int(value)
     if not MIN_DURATION <= seconds <= MAX_DURATION:
         raise UsageError(
             f"duration {seconds}s is out of range",
@@ -95,17 +99,16 @@ def duration(value: str) -> int:
 
 
 def positive_number(value: str, *, name: str) -> float:
-    try:
-        number = float(value)
-    except ValueError as exc:
-        raise UsageError(f"invalid {name} {value!r}", hint="Pass a number of seconds") from exc
+    if not _ASCII_NUMBER.fullmatch(value):
+        raise UsageError(f"invalid {name} {value!r}", hint="Pass a number of seconds")
+    number = float(value)
     if not 0 < number < 86400:
         raise UsageError(f"{name} {value!r} is out of range", hint="Pass 0 < seconds < 86400")
     return number
 
 
 def whole_seconds(value: str, *, name: str) -> int:
-    if not (value.isascii() and value.isdigit()) or int(value) > 43200:
+    if not _ASCII_INT.fullmatch(value) or int(value) > 43200:
         raise UsageError(
             f"invalid {name} {value!r}", hint="Pass a whole number of seconds up to 43200"
         )
@@ -126,9 +129,15 @@ def region(value: str) -> str:
 
 def session_policy(text: str) -> str:
     """A JSON policy document, compacted; checked against STS's 2048-character limit."""
+    if len(text) > MAX_POLICY_TEXT:  # before parsing: STS's limit is on the packed form
+        raise UsageError(
+            f"the session policy is {len(text):,} characters; STS accepts "
+            f"{MAX_SESSION_POLICY_CHARS} once packed",
+            hint="Move statements into a managed policy and pass it with --policy-arns",
+        )
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
         raise UsageError(
             "the session policy is not valid JSON", hint="Pass a JSON policy document"
         ) from exc
@@ -154,3 +163,54 @@ def policy_arns(value: str) -> tuple[str, ...]:
                 f"invalid policy ARN {arn!r}", hint="Expected arn:aws:iam::ACCOUNT:policy/NAME"
             )
     return arns
+
+
+def port(value: str) -> int:
+    """A TCP port for ``--port``: ASCII digits, 0-65535 (0: any free port)."""
+    if not _ASCII_INT.fullmatch(value) or int(value) > 65535:
+        raise ValueError(value)  # argparse: "argument --port: invalid port value: '...'"
+    return int(value)
+
+
+# host, host:port, [v6] or [v6]:port: what google-auth puts between "http://" and the path.
+_HOST_PORT = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
+)
+
+
+def metadata_host(value: str, *, name: str) -> str:
+    """``GCE_METADATA_HOST`` and friends: a host[:port], never a path, URL or control byte."""
+    if not _HOST_PORT.fullmatch(value):
+        from gcp2aws.sanitize import for_terminal
+
+        raise ConfigError(
+            f"{name}={for_terminal(value, 80)} is not a host or host:port",
+            hint=f"Set {name} to HOST or HOST:PORT (e.g. 127.0.0.1:8080), or unset it",
+        )
+    return value
+
+
+def endpoint_url(value: str, *, name: str) -> str:
+    """``AWS_ENDPOINT_URL(_STS)``: an http(s) URL with a host, as botocore needs it."""
+    from urllib.parse import urlsplit
+
+    problem = None
+    if len(value) > 2048 or not value.isascii() or not value.isprintable() or " " in value:
+        problem = "it holds spaces, control or non-ASCII characters, or is too long"
+    else:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            problem = "its port is not a number from 0 to 65535"
+        else:
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problem = "it is not an http:// or https:// URL with a host"
+    if problem:
+        from gcp2aws.sanitize import for_terminal
+
+        raise ConfigError(
+            f"{name}={for_terminal(value, 80)} is not a usable endpoint: {problem}",
+            hint=f"Set {name} to a URL such as https://sts.us-east-1.amazonaws.com, or unset it",
+        )
+    return value

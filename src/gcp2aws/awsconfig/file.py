@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gcp2aws import atomicfile, paths
+from gcp2aws.boundedread import CONFIG_LIMIT, UnreadableFileError, read_regular
 from gcp2aws.errors import ConfigError
 
 __all__ = ["backup_path", "config_path", "read_config", "write_config"]
@@ -29,9 +30,15 @@ def backup_path(path: Path) -> Path:
 def read_config(path: Path) -> str:
     """The file's text ("" when it does not exist), with every byte kept for a rewrite."""
     try:
-        data = path.read_bytes()
+        data = read_regular(str(path), CONFIG_LIMIT)
     except FileNotFoundError:
         return ""
+    except UnreadableFileError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}",
+            hint="Point AWS_CONFIG_FILE (or --profile's file) at a regular file",
+            path=str(path),
+        ) from exc
     except OSError as exc:
         raise ConfigError(
             f"cannot read {path}: {_reason(exc)}", hint="Fix its permissions", path=str(path)
@@ -52,7 +59,9 @@ def _atomic_write(target: Path, data: bytes, mode: int) -> None:
     atomicfile.replace(str(target), data, mode=mode)
 
 
-def write_config(path: Path, new_text: str, *, backup: bool = True) -> Path | None:
+def write_config(
+    path: Path, new_text: str, *, backup: bool = True, force: bool = False
+) -> Path | None:
     """Atomically replace the file's content with ``new_text``; None when nothing changed.
 
     Returns the path of the file actually written. The previous content (if any) is first
@@ -63,8 +72,12 @@ def write_config(path: Path, new_text: str, *, backup: bool = True) -> Path | No
         ConfigError: the file or its directory cannot be written; the original is untouched.
     """
     # Write through a symlink to its target, so dotfile managers that link ~/.aws/config
-    # into a repository keep working; the backup stays next to the name the user knows.
-    target = Path(os.path.realpath(path))
+    # into a repository keep working (not as root: see check_target); the backup stays next
+    # to the name the user knows.
+    try:
+        target = Path(atomicfile.check_target(str(path), follow_symlink=True, force=force))
+    except atomicfile.UnsafeTargetError as exc:
+        raise ConfigError(str(exc), hint=exc.hint, path=str(path)) from exc
     data = new_text.encode("utf-8", "surrogateescape")
     try:
         try:

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from gcp2aws import validation
+
 DESCRIPTION = """\
 Serve a local GCE metadata server (RS256 ID tokens with realistic claims, the
 Metadata-Flavor rules, service-account and instance paths) on loopback, so that
@@ -22,7 +24,9 @@ def register(sub: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--port", type=int, default=0, help="metadata port (default: any free)")
+    parser.add_argument(
+        "--port", type=validation.port, default=0, help="metadata port (default: any free)"
+    )
     parser.add_argument("--sts", action="store_true", help="also serve a local STS (moto)")
     parser.add_argument("--email", help="the service account's email")
     parser.add_argument("--project-id", help="the project id")

@@ -49,6 +49,11 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--no-verify", action="store_true", help="do not run the exchange after writing"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="as root: write through a symlinked config file or over another user's file",
+    )
     parser.set_defaults(func=run)
 
 
@@ -148,13 +153,15 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
                     f"{header} in {path} exists with different settings ({shown})",
                     hint="Pass --yes to overwrite it, or --print to see the lines",
                 )
-        backup = awsconfig_file.write_config(
-            path, awsconfig.upsert_profile(text, ns.profile, lines)
+        written = awsconfig_file.write_config(
+            path, awsconfig.upsert_profile(text, ns.profile, lines), force=ns.force
         )
         note = (
-            f" (previous version in {awsconfig_file.backup_path(path)})" if backup and text else ""
+            f" (previous version in {awsconfig_file.backup_path(path)})" if written and text else ""
         )
-        sys.stderr.write(f"gcp2aws: wrote {header} to {path}{note}\n")
+        # Name the file that changed: through a symlink, that is its target.
+        shown = str(path) if written in (None, path) else f"{written} (via {path})"
+        sys.stderr.write(f"gcp2aws: wrote {header} to {shown}{note}\n")
     if ns.no_verify:
         return 0
     return verify(ns, environ)

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from gcp2aws import validation
 from gcp2aws.cli.common import add_options, load_settings, write_stdout
 
 DESCRIPTION = """\
@@ -53,6 +54,12 @@ def register(sub: Any) -> None:
         "printing them",
     )
     group.add_argument(
+        "--force",
+        action="store_true",
+        help="as root: write --auth-token-file/--env-file through a symlink or over another "
+        "user's file",
+    )
+    group.add_argument(
         "--format",
         choices=FORMATS,
         default="sh",
@@ -76,7 +83,9 @@ def add_endpoint_options(group: Any) -> None:
         help="address to bind (default: 127.0.0.1; ::1 works too; anything else needs "
         "--allow-non-loopback)",
     )
-    group.add_argument("--port", type=int, default=0, help="TCP port (default: 0, any free port)")
+    group.add_argument(
+        "--port", type=validation.port, default=0, help="TCP port (default: 0, any free port)"
+    )
     group.add_argument(
         "--allow-non-loopback",
         action="store_true",
@@ -96,6 +105,9 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws.delivery.server import start
 
     settings = load_settings(ns, environ)
+    for path in (ns.auth_token_file, ns.env_file):  # refuse a bad path before binding
+        if path:
+            server_auth.check_private_file(path, force=ns.force)
     log.setLevel(logging.INFO)  # refreshes and lifecycle are worth seeing on a service
     stop = threading.Event()
     with signals.stopping(stop):
@@ -104,10 +116,14 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
         try:
             if ns.auth_token_file:
                 # No trailing newline: SDKs send the file's content verbatim.
-                server_auth.write_private_file(ns.auth_token_file, server.auth_token)
+                server_auth.write_private_file(
+                    ns.auth_token_file, server.auth_token, force=ns.force
+                )
             client = server.client_env(token_file=ns.auth_token_file)
             if ns.env_file:
-                server_auth.write_private_file(ns.env_file, shellenv.render(client, "dotenv"))
+                server_auth.write_private_file(
+                    ns.env_file, shellenv.render(client, "dotenv"), force=ns.force
+                )
             else:
                 write_stdout(shellenv.render(client, ns.env_format))
             log.info("serving credentials for %s on %s", settings.role_arn, server.url)

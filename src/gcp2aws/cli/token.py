@@ -50,7 +50,16 @@ def register(sub: Any) -> None:
         action="store_true",
         help="print the token's header and claims as JSON (signature not verified)",
     )
-    out.add_argument("--write", metavar="PATH", help="write the bare token to PATH atomically")
+    out.add_argument(
+        "--write",
+        metavar="PATH",
+        help="write the bare token to PATH atomically (a regular file; - for stdout)",
+    )
+    out.add_argument(
+        "--force",
+        action="store_true",
+        help="with --write, as root: write through a symlink or over another user's file",
+    )
     out.add_argument(
         "--watch", action="store_true", help="with --write: keep PATH fresh until SIGTERM/SIGINT"
     )
@@ -70,10 +79,13 @@ def register(sub: Any) -> None:
 
 
 def _check_combinations(ns: argparse.Namespace) -> None:
-    if ns.write is None:
-        for flag, value in (("--watch", ns.watch), ("--once", ns.once), ("--mode", ns.mode)):
+    if ns.write is None or ns.write == "-":
+        pairs = (("--watch", ns.watch), ("--once", ns.once), ("--mode", ns.mode))
+        for flag, value in (*pairs, ("--force", ns.force)):
             if value:
-                raise UsageError(f"{flag} needs --write PATH")
+                raise UsageError(f"{flag} needs --write PATH (a file, not stdout)")
+        if ns.write == "-" and ns.decode:
+            raise UsageError("--decode cannot be combined with --write")
         return
     if ns.decode:
         raise UsageError("--decode cannot be combined with --write")
@@ -113,6 +125,9 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     def fetch() -> IdToken:
         return provider.fetch_token(Deadline(settings.timeout))
 
+    if ns.write == "-":  # the bare token, as a file would hold it: no trailing newline
+        write_stdout(fetch().raw)
+        return 0
     if ns.write is None:
         token = fetch()
         if ns.decode:
@@ -131,6 +146,7 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
         mode=MODES[ns.mode or "0600"],
         lead=schedule.TOKEN_LEAD if ns.lead is None else ns.lead,
         stop=stop,
+        force=ns.force,
     )
     if ns.once:
         watcher.once()

@@ -84,7 +84,17 @@ def allowed_hosts(bind_host: str, port: int) -> frozenset[str]:
     return frozenset({*names, *(f"{name}:{port}" for name in names)})
 
 
-def write_private_file(path: str, text: str) -> None:
+def check_private_file(path: str, *, force: bool = False) -> str:
+    """The real path ``write_private_file`` will write; UsageError for a path it must not."""
+    from gcp2aws import atomicfile
+
+    try:
+        return atomicfile.check_target(os.path.abspath(os.path.expanduser(path)), force=force)
+    except atomicfile.UnsafeTargetError as exc:
+        raise UsageError(str(exc), hint=exc.hint) from exc
+
+
+def write_private_file(path: str, text: str, *, force: bool = False) -> None:
     """Atomically replace ``path`` with ``text``: a 0600 temp file, fsync, rename.
 
     A reader (an SDK re-reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) sees the old content
@@ -92,7 +102,7 @@ def write_private_file(path: str, text: str) -> None:
     """
     from gcp2aws import atomicfile
 
-    path = os.path.abspath(os.path.expanduser(path))
+    path = check_private_file(path, force=force)
     try:
         atomicfile.replace(path, text.encode("utf-8"), prefix=".gcp2aws-")
     except OSError as exc:

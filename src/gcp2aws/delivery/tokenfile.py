@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from gcp2aws.boundedread import read_regular
 from gcp2aws.delivery import schedule
 from gcp2aws.errors import ConfigError, Gcp2AwsError, UsageError
 from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_unverified
@@ -21,7 +22,7 @@ from gcp2aws.models import IdToken
 ALLOWED_MODES = (0o600, 0o640, 0o644)
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+def write_atomic(path: str, data: bytes, mode: int = 0o600, *, force: bool = False) -> None:
     """Replace ``path`` with ``data`` so that a reader sees the old or the new file, whole.
 
     The temp file gets its final ``mode`` before any byte is written; the directory is
@@ -29,6 +30,10 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """
     from gcp2aws import atomicfile
 
+    try:
+        path = atomicfile.check_target(path, force=force)
+    except atomicfile.UnsafeTargetError as exc:
+        raise UsageError(str(exc), hint=exc.hint) from exc
     try:
         atomicfile.replace(path, data, mode=mode)
     except OSError as exc:
@@ -41,8 +46,7 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
 def read_token(path: str) -> IdToken | None:
     """The token currently in ``path``, or None if it is missing or not a JWT."""
     try:
-        with open(path, "rb") as fh:
-            text = fh.read(MAX_TOKEN_CHARS + 2).decode("ascii")
+        text = read_regular(path, MAX_TOKEN_CHARS + 2).decode("ascii")
         return decode_unverified(text, source=f"token file {path}")
     except (OSError, UnicodeDecodeError, Gcp2AwsError):
         return None
@@ -73,9 +77,17 @@ class Watcher:
         stop: threading.Event | None = None,
         wait: Callable[[float], bool] | None = None,
         report: Callable[[str], None] = _stderr,
+        force: bool = False,
     ) -> None:
         if mode not in ALLOWED_MODES:
             raise UsageError(f"--mode {mode:04o} is not allowed", hint="Use 0600, 0640 or 0644")
+        from gcp2aws import atomicfile
+
+        try:  # before any token is fetched: a bad path fails at once
+            atomicfile.check_target(path, force=force)
+        except atomicfile.UnsafeTargetError as exc:
+            raise UsageError(str(exc), hint=exc.hint) from exc
+        self.force = force
         self.fetch = fetch
         self.path = path
         self.mode = mode
@@ -91,7 +103,7 @@ class Watcher:
     def refresh(self) -> IdToken:
         """Fetch one token and write it; raises and leaves the file alone on failure."""
         token = self.fetch()
-        write_atomic(self.path, token.raw.encode("ascii"), self.mode)
+        write_atomic(self.path, token.raw.encode("ascii"), self.mode, force=self.force)
         self.refreshes += 1
         return token
 

@@ -20,6 +20,7 @@ from gcp2aws import envvars, sts
 from gcp2aws._version import __version__
 from gcp2aws.awsconfig import file as awsconfig_file
 from gcp2aws.awsconfig import profile as awsconfig
+from gcp2aws.boundedread import CONFIG_LIMIT, read_regular
 from gcp2aws.cache import CredentialCache
 from gcp2aws.errors import ConfigError, Gcp2AwsError, StsDeniedError, TokenInvalidError
 from gcp2aws.idtoken import chain, metadata
@@ -393,8 +394,8 @@ class Doctor:
         if self.trust_policy_file:
             path = self.trust_policy_file
             try:
-                with open(path, encoding="utf-8") as fh:
-                    return fh.read(), f"trust policy from {path}"
+                text = read_regular(path, CONFIG_LIMIT).decode("utf-8", "replace")
+                return text, f"trust policy from {path}"
             except OSError as exc:
                 raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
         if not self.fetch_role_policy:

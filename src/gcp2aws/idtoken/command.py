@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import selectors
 import shlex
 import signal
 import subprocess
-from typing import TYPE_CHECKING
+import time
+from typing import IO, TYPE_CHECKING
 
 from gcp2aws.errors import TokenUnavailableError, UsageError
 from gcp2aws.idtoken.base import TokenSource, configured
@@ -23,6 +26,55 @@ if TYPE_CHECKING:
 NAME = "command"
 MAX_SECONDS = 30.0
 STDERR_EXCERPT = 160
+MAX_STDOUT = 1 << 20  # a token is under 8 KiB; more than this is not a token
+STDERR_TAIL = 8 << 10  # only the last line is ever shown
+
+
+class _Overrun(Exception):
+    """The command ran past its time, or printed more than MAX_STDOUT."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _collect(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
+    """stdout (at most MAX_STDOUT) and the tail of stderr, both pipes read until EOF."""
+    assert proc.stdout is not None  # noqa: S101 - stdout=PIPE
+    assert proc.stderr is not None  # noqa: S101 - stderr=PIPE
+    streams: dict[IO[bytes], bytearray] = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    ends_at = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        for stream in streams:
+            selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            left = ends_at - time.monotonic()
+            if left <= 0:
+                raise _Overrun(f"did not finish within {timeout:.0f}s")
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffer = streams[key.fileobj]  # type: ignore[index]
+                buffer += chunk
+                if key.fileobj is proc.stdout and len(buffer) > MAX_STDOUT:
+                    raise _Overrun(f"printed more than {MAX_STDOUT:,} bytes on stdout")
+                if key.fileobj is proc.stderr:
+                    del buffer[:-STDERR_TAIL]
+    try:
+        proc.wait(max(0.1, ends_at - time.monotonic()))
+    except subprocess.TimeoutExpired as exc:  # closed its pipes but kept running
+        raise _Overrun(f"did not finish within {timeout:.0f}s") from exc
+    return bytes(streams[proc.stdout]), bytes(streams[proc.stderr])
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(2)
 
 
 def split(command: str) -> list[str]:
@@ -68,21 +120,19 @@ class CommandSource:
                 hint="Check --token-command: the program must exist and be executable",
             ) from exc
         try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                proc.kill()
-            try:  # a grandchild that left the group may hold the pipes open: do not wait on it
-                proc.communicate(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.wait()
+            out, err = _collect(proc, timeout)
+        except _Overrun as exc:
+            _kill(proc)
             raise TokenUnavailableError(
-                f"{NAME}: {self.program} did not finish within {timeout:.0f}s and was killed",
-                hint="Make the token command non-interactive and fast, or raise --timeout",
-                transient=True,
-            ) from exc
+                f"{NAME}: {self.program} {exc.why} and was killed",
+                hint="Make the token command non-interactive and fast, printing only the "
+                "token, or raise --timeout",
+                transient=exc.why.startswith("did not"),
+            ) from None
+        finally:
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
         return proc.returncode, out, err
 
     def fetch(self, audience: str, deadline: Deadline) -> IdToken:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from gcp2aws.boundedread import read_regular
 from gcp2aws.errors import TokenUnavailableError
 from gcp2aws.idtoken.base import TokenSource, configured
 from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_bytes
@@ -37,8 +38,7 @@ class FileSource:
 
     def fetch(self, audience: str, deadline: Deadline) -> IdToken:
         try:
-            with open(self.path, "rb") as fh:
-                data = fh.read(MAX_TOKEN_CHARS + 2)
+            data = read_regular(self.path, MAX_TOKEN_CHARS + 2)
         except OSError as exc:
             raise TokenUnavailableError(
                 f"{NAME}: cannot read token file {self.path}: {exc.strerror or exc}",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gcp2aws import envvars
+from gcp2aws.boundedread import CONFIG_LIMIT, read_regular
 from gcp2aws.errors import ConfigError, DeadlineExceededError, TokenUnavailableError
 from gcp2aws.retry import Deadline
 
@@ -100,8 +101,7 @@ def google_request(pool: DeadlinePool) -> Any:
 def read_info(path: str, *, source: str) -> dict[str, Any]:
     """The JSON object in a Google credentials file, with a ``type``; ConfigError otherwise."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            info = json.load(fh)
+        info = json.loads(read_regular(path, CONFIG_LIMIT).decode("utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(
             f"{source}: credentials file {path} does not exist",

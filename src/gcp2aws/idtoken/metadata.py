@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from gcp2aws import envvars
+from gcp2aws import envvars, validation
 from gcp2aws.errors import DeadlineExceededError, TokenUnavailableError
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
@@ -45,15 +45,18 @@ GKE_UNANNOTATED_TEXT = "not annotated with a target Google service account"
 
 
 def metadata_host(environ: Mapping[str, str]) -> str:
-    return (
-        environ.get(envvars.GCE_METADATA_HOST)
-        or environ.get(envvars.GCE_METADATA_ROOT)
-        or DEFAULT_HOST
-    )
+    """The metadata server's host[:port]; ConfigError for a value that is anything else."""
+    for name in (envvars.GCE_METADATA_HOST, envvars.GCE_METADATA_ROOT):
+        if environ.get(name):
+            return validation.metadata_host(environ[name], name=name)
+    return DEFAULT_HOST
 
 
 def detection_ip(environ: Mapping[str, str]) -> str:
-    return environ.get(envvars.GCE_METADATA_IP) or DEFAULT_IP
+    value = environ.get(envvars.GCE_METADATA_IP)
+    if not value:
+        return DEFAULT_IP
+    return validation.metadata_host(value, name=envvars.GCE_METADATA_IP)
 
 
 @dataclass(frozen=True)
