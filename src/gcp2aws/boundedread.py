@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from gcp2aws.atomicfile import kind_of
 
@@ -28,8 +29,19 @@ class UnreadableFileError(OSError):
         super().__init__(errno.EINVAL, reason, path)
 
 
+def is_null_device(info: os.stat_result) -> bool:
+    """Whether ``info`` is /dev/null's: a device that reads as empty at once."""
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(info.st_mode) and info.st_rdev == null.st_rdev
+
+
 def read_regular(path: str, limit: int) -> bytes:
     """The content of the regular file ``path``, at most ``limit`` bytes.
+
+    ``/dev/null`` reads as empty, as it always has.
 
     Raises:
         FileNotFoundError, PermissionError, OSError: as ``open`` does.
@@ -37,7 +49,10 @@ def read_regular(path: str, limit: int) -> bytes:
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        kind = kind_of(os.fstat(fd).st_mode)
+        info = os.fstat(fd)
+        if is_null_device(info):  # AWS_CONFIG_FILE=/dev/null is the usual "no config"
+            return b""
+        kind = kind_of(info.st_mode)
         if kind is not None:
             raise UnreadableFileError(path, f"it is {kind}, not a regular file")
         chunks: list[bytes] = []

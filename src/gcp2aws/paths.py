@@ -49,6 +49,12 @@ def aws_config_file(environ: Mapping[str, str]) -> str:
     return expand_user(expand_vars(raw, environ), environ)
 
 
+def aws_credentials_file(environ: Mapping[str, str]) -> str:
+    """``AWS_SHARED_CREDENTIALS_FILE`` with ``~`` expanded, else ``~/.aws/credentials``."""
+    raw = environ.get(envvars.AWS_SHARED_CREDENTIALS_FILE) or "~/.aws/credentials"
+    return expand_user(expand_vars(raw, environ), environ)
+
+
 def google_credentials_file(explicit: str | None, environ: Mapping[str, str]) -> str | None:
     """``--credentials-file`` else GOOGLE_APPLICATION_CREDENTIALS (None when neither is set)."""
     path = explicit or environ.get(envvars.GOOGLE_APPLICATION_CREDENTIALS)

@@ -96,11 +96,34 @@ def cli_region(
 
 
 def check_endpoint_environment(environ: Mapping[str, str] | None) -> None:
-    """ConfigError for a malformed AWS_ENDPOINT_URL(_STS): botocore would fail deep inside."""
+    """What botocore will read, checked first, each a ConfigError with the fix.
+
+    A malformed AWS_ENDPOINT_URL(_STS) fails deep inside botocore; an AWS config or
+    credentials file that is a FIFO blocks its ``open()`` forever, a device reads forever.
+    """
+    from gcp2aws import paths
+    from gcp2aws.atomicfile import kind_of
+    from gcp2aws.boundedread import is_null_device
+
     environ = os.environ if environ is None else environ  # botocore reads os.environ itself
     for name in (envvars.AWS_ENDPOINT_URL_STS, envvars.AWS_ENDPOINT_URL):
         if environ.get(name):
             validation.endpoint_url(environ[name], name=name)
+    for name, path in (
+        (envvars.AWS_CONFIG_FILE, paths.aws_config_file(environ)),
+        (envvars.AWS_SHARED_CREDENTIALS_FILE, paths.aws_credentials_file(environ)),
+    ):
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            continue  # missing or unreadable: botocore copes, and says so
+        kind = kind_of(info.st_mode)
+        if kind is not None and not is_null_device(info):
+            raise ConfigError(
+                f"the AWS {'config' if name == envvars.AWS_CONFIG_FILE else 'credentials'} "
+                f"file {path} is {kind}, not a regular file",
+                hint=f"Point {name} at a regular file, or unset it",
+            )
 
 
 def make_client(region: str, deadline: Deadline, session: botocore.session.Session) -> Any:
