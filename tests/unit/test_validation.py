@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gcp2aws import validation
-from gcp2aws.errors import ExitCode, UsageError
+from gcp2aws.errors import ConfigError, ExitCode, UsageError
 
 
 @pytest.mark.parametrize(
@@ -197,3 +197,122 @@ def test_policy_arns() -> None:
     eleven = ",".join(f"arn:aws:iam::aws:policy/P{i}" for i in range(11))
     with pytest.raises(UsageError, match="at most 10"):
         validation.policy_arns(eleven)
+
+
+# -- numbers are ASCII digits only ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\uff13\uff16\uff10\uff10",
+        "\u0663\u0666\u0660\u0660",
+        "3_600",
+        " 3600",
+        "3600 ",
+        "+3600",
+        "36.0",
+    ],
+)
+def test_duration_takes_ascii_digits_only(value: str) -> None:
+    with pytest.raises(UsageError, match="invalid duration"):
+        validation.duration(value)
+
+
+@pytest.mark.parametrize("value", ["\uff11.\uff15", "inf", "nan", "1e3", "-1", "", "."])
+def test_positive_number_takes_ascii_decimals_only(value: str) -> None:
+    with pytest.raises(UsageError):
+        validation.positive_number(value, name="--timeout")
+
+
+@pytest.mark.parametrize(("value", "number"), [("6", 6.0), ("2.5", 2.5), (".5", 0.5)])
+def test_positive_number_accepts_plain_decimals(value: str, number: float) -> None:
+    assert validation.positive_number(value, name="--timeout") == number
+
+
+@pytest.mark.parametrize("value", ["\uff18\uff10", "65536", "-1", "80 ", ""])
+def test_port_refuses(value: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - argparse turns it into a usage error
+        validation.port(value)
+
+
+def test_port_accepts() -> None:
+    assert validation.port("0") == 0
+    assert validation.port("65535") == 65535
+
+
+# -- session policies that would exhaust the parser ---------------------------------------------
+def test_a_deeply_nested_session_policy_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="not valid JSON"):
+        validation.session_policy("[" * 30_000 + "]" * 30_000)
+
+
+def test_a_huge_session_policy_is_refused_before_parsing() -> None:
+    with pytest.raises(UsageError, match="characters; STS accepts"):
+        validation.session_policy(" " * (validation.MAX_POLICY_TEXT + 1))
+
+
+# -- the environment gcp2aws reads --------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value", ["metadata.google.internal", "127.0.0.1:8080", "[::1]:8080", "localhost", "h-1.x"]
+)
+def test_metadata_host_accepts_host_and_port(value: str) -> None:
+    assert validation.metadata_host(value, name="GCE_METADATA_HOST") == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["127.0.0.1:80/path", "http://127.0.0.1", "h\r\nX-Evil: 1", "a" * 5000, "h:port", "h:123456"],
+)
+def test_metadata_host_refuses_anything_else(value: str) -> None:
+    with pytest.raises(ConfigError, match="is not a host or host:port") as caught:
+        validation.metadata_host(value, name="GCE_METADATA_HOST")
+    assert "\r" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert caught.value.exit_code == ExitCode.CONFIG
+
+
+@pytest.mark.parametrize(
+    "value", ["http://127.0.0.1:5000", "https://sts.us-east-1.amazonaws.com", "http://[::1]:9/"]
+)
+def test_endpoint_url_accepts(value: str) -> None:
+    assert validation.endpoint_url(value, name="AWS_ENDPOINT_URL_STS") == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sts.amazonaws.com",
+        "ftp://x",
+        "http://",
+        "http://h:99999",
+        "http://h\n",
+        "http://h x",
+        "http://é",
+    ],
+)
+def test_endpoint_url_refuses(value: str) -> None:
+    with pytest.raises(ConfigError, match="is not a usable endpoint"):
+        validation.endpoint_url(value, name="AWS_ENDPOINT_URL_STS")
+
+
+@given(st.text(max_size=300))
+def test_any_metadata_host_is_accepted_or_a_config_error(value: str) -> None:
+    try:
+        accepted = validation.metadata_host(value, name="GCE_METADATA_HOST")
+    except ConfigError as exc:
+        message = str(exc)
+    else:
+        assert accepted == value
+        return
+    assert message.isprintable()
+
+
+@given(st.text(max_size=300))
+def test_any_endpoint_url_is_accepted_or_a_config_error(value: str) -> None:
+    try:
+        accepted = validation.endpoint_url(value, name="AWS_ENDPOINT_URL_STS")
+    except ConfigError as exc:
+        message = str(exc)
+    else:
+        assert accepted == value
+        return
+    assert message.isprintable()
