@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_ENV = "GCP2AWS_RELIABILITY_OUT"
 HYPOTHESIS_DEFAULT_EXAMPLES = 100
-GROUP_ORDER = ("metadata server", "STS", "local", "concurrency")
+GROUP_ORDER = ("metadata server", "STS", "local", "hostile input", "concurrency")
 
 
 # -- fault matrix ---------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ window is handed out, except by ``serve`` while STS is down (stale-while-error).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import http.client
 import json
@@ -17,20 +16,16 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gcp2aws import formats
 from gcp2aws.cache import CacheEntry, CredentialCache, cache_key
 from gcp2aws.emulator.faults import StsError
-from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.options import key_parts, parse_fast, resolve_raw
-from tests.support.cli import Env, gcp2aws_exe
+from tests.support.cli import gcp2aws_exe
 from tests.support.faults import (
     ACTION,
     ARGS,
@@ -42,7 +37,6 @@ from tests.support.faults import (
     assert_no_secrets,
     credential_doc,
     exactly,
-    make_ctx,
     params,
     record_issued_tokens,
     recording,
@@ -104,21 +98,6 @@ ROWS = [
         exactly(1),
     ),
 ]
-
-
-@pytest.fixture
-def ctx(
-    env: Env, metadata: MetadataEmulator, local_sts: Any, isolated_env: Path, tmp_path: Path
-) -> Iterator[Ctx]:
-    with contextlib.ExitStack() as stack:
-        yield make_ctx(
-            env=env.values,
-            metadata=metadata,
-            sts=local_sts,
-            home=isolated_env,
-            tmp=tmp_path,
-            stack=stack,
-        )
 
 
 @pytest.mark.parametrize("row", params(ROWS))

@@ -3,23 +3,19 @@ writers, clock skew against the token, and an unwritable home directory."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gcp2aws.cache import CacheEntry, decode_entry, encode_entry
-from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.errors import ExitCode
-from tests.support.cli import Env
 from tests.support.faults import (
     ARGS,
     DEGRADED,
@@ -31,7 +27,6 @@ from tests.support.faults import (
     credential_doc,
     exactly,
     full_disk,
-    make_ctx,
     make_read_only_dir,
     params,
     run,
@@ -353,21 +348,6 @@ ROWS = [
         stderr="clock",
     ),
 ]
-
-
-@pytest.fixture
-def ctx(
-    env: Env, metadata: MetadataEmulator, local_sts: Any, isolated_env: Path, tmp_path: Path
-) -> Iterator[Ctx]:
-    with contextlib.ExitStack() as stack:
-        yield make_ctx(
-            env=env.values,
-            metadata=metadata,
-            sts=local_sts,
-            home=isolated_env,
-            tmp=tmp_path,
-            stack=stack,
-        )
 
 
 @pytest.mark.parametrize("row", params(ROWS))

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gcp2aws.emulator.faults import Body, Drip, Hang, Reset, Status, Token
-from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.errors import ExitCode
-from tests.support.cli import Env
-from tests.support.faults import FAILED, OK, RETRIED, Ctx, Row, exactly, make_ctx, params, run_row
+from tests.support.faults import FAILED, OK, RETRIED, Ctx, Row, exactly, params, run_row
 
 GROUP = "metadata server"
 FLAVOR = {"Metadata-Flavor": "Google", "Content-Type": "text/html; charset=UTF-8"}
@@ -301,21 +296,6 @@ ROWS = [
         stderr="NO_PROXY",
     ),
 ]
-
-
-@pytest.fixture
-def ctx(
-    env: Env, metadata: MetadataEmulator, local_sts: Any, isolated_env: Path, tmp_path: Path
-) -> Iterator[Ctx]:
-    with contextlib.ExitStack() as stack:
-        yield make_ctx(
-            env=env.values,
-            metadata=metadata,
-            sts=local_sts,
-            home=isolated_env,
-            tmp=tmp_path,
-            stack=stack,
-        )
 
 
 @pytest.mark.parametrize("row", params(ROWS))

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gcp2aws.emulator.faults import Body, Hang, Reset, Status, StsError
-from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.errors import ExitCode
-from tests.support.cli import Env
 from tests.support.faults import (
     ACTION,
     FAILED,
@@ -20,7 +15,6 @@ from tests.support.faults import (
     Ctx,
     Row,
     exactly,
-    make_ctx,
     params,
     run_row,
 )
@@ -299,21 +293,6 @@ ROWS = [
         stderr="budget ran out",
     ),
 ]
-
-
-@pytest.fixture
-def ctx(
-    env: Env, metadata: MetadataEmulator, local_sts: Any, isolated_env: Path, tmp_path: Path
-) -> Iterator[Ctx]:
-    with contextlib.ExitStack() as stack:
-        yield make_ctx(
-            env=env.values,
-            metadata=metadata,
-            sts=local_sts,
-            home=isolated_env,
-            tmp=tmp_path,
-            stack=stack,
-        )
 
 
 @pytest.mark.parametrize("row", params(ROWS))
