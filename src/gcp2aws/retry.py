@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -49,3 +50,63 @@ def sleep_within(deadline: Deadline, delay: float, sleep: Callable[[float], None
         return False
     sleep(delay)
     return True
+
+
+@contextlib.contextmanager
+def watchdog(deadline: Deadline, abort: Callable[[], None]) -> Iterator[None]:
+    """Call ``abort`` (which closes the socket) when ``deadline`` runs out inside the block.
+
+    A socket timeout restarts on every byte, so a server that drips its status line or
+    headers one byte at a time would hold a read loop forever; this bounds the whole
+    exchange from outside it. ``abort`` runs on a timer thread and must be thread-safe.
+    """
+    import threading  # off the cache-hit path, which never opens a socket
+
+    timer = threading.Timer(deadline.remaining(), abort)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+class _AlarmFired(BaseException):
+    """Raised by the SIGALRM handler: a BaseException, so that botocore's ``except Exception``
+    (which wraps anything into a retryable HTTPClientError) lets it through."""
+
+
+@contextlib.contextmanager
+def alarm(deadline: Deadline, what: str) -> Iterator[None]:
+    """Raise DeadlineExceededError in the main thread when ``deadline`` runs out in the block.
+
+    For calls whose sockets are out of reach (botocore's connection pool): SIGALRM
+    interrupts the blocking read, and the handler's exception unwinds it. Elsewhere (a
+    background thread, a platform without SIGALRM, an alarm already set) it does nothing.
+    """
+    import signal
+    import threading
+
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
+    if not usable:
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise _AlarmFired
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, max(0.01, deadline.remaining()))
+    try:
+        yield
+    except _AlarmFired:
+        raise DeadlineExceededError(
+            f"{what}: no complete answer within {deadline.seconds:g}s"
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -19,7 +19,7 @@ from gcp2aws import envvars, validation
 from gcp2aws._version import __version__
 from gcp2aws.errors import ConfigError, Gcp2AwsError, StsDeniedError, StsError
 from gcp2aws.models import AwsCredentials, IdToken
-from gcp2aws.retry import Deadline
+from gcp2aws.retry import Deadline, alarm
 from gcp2aws.sanitize import for_terminal
 
 if TYPE_CHECKING:
@@ -281,7 +281,9 @@ def assume_role_with_web_identity(
         params["PolicyArns"] = [{"arn": arn} for arn in policy_arns]
     log.debug("STS AssumeRoleWithWebIdentity at %s as %s", endpoint, session_name)
     try:
-        response = client.assume_role_with_web_identity(**params)
+        # botocore's read timeout restarts on every byte: bound the whole call from outside.
+        with alarm(deadline, f"STS at {endpoint}"):
+            response = client.assume_role_with_web_identity(**params)
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
         raise _classify(exc, token, role_arn, endpoint) from exc
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:

@@ -139,11 +139,14 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif isinstance(fault, Drip):
             head = self._head(fault.status, self.server.emulator.base_headers(), len(fault.body))
-            self.wfile.write(head)
-            for i in range(len(fault.body)):
+            dripped = head + fault.body if fault.headers else fault.body
+            if not fault.headers:
+                self.wfile.write(head)
+            for i in range(len(dripped)):
                 if stopping.wait(fault.interval):
                     break
-                self.wfile.write(fault.body[i : i + 1])
+                self.wfile.write(dripped[i : i + 1])
+                self.wfile.flush()
         elif isinstance(fault, Reset):
             self._reset()
         else:

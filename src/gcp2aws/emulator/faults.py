@@ -30,11 +30,16 @@ class Reset:
 
 @dataclass(frozen=True)
 class Drip:
-    """Send a complete reply whose body goes out one byte every ``interval`` seconds."""
+    """Send a complete reply whose body goes out one byte every ``interval`` seconds.
+
+    With ``headers=True`` the status line and headers drip too, so a client whose timeout
+    restarts on every byte never even sees the status.
+    """
 
     body: bytes
     interval: float
     status: int = 200
+    headers: bool = False
 
 
 @dataclass(frozen=True)

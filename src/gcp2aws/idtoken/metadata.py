@@ -8,6 +8,7 @@ Connections go direct: an HTTP proxy must never see a metadata request.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import random
@@ -22,7 +23,7 @@ from gcp2aws import envvars, validation
 from gcp2aws.errors import DeadlineExceededError, TokenUnavailableError
 from gcp2aws.idtoken.jwt import decode_unverified
 from gcp2aws.models import IdToken
-from gcp2aws.retry import Deadline, backoff_delays, sleep_within
+from gcp2aws.retry import Deadline, backoff_delays, sleep_within, watchdog
 from gcp2aws.sanitize import for_terminal
 
 if TYPE_CHECKING:
@@ -93,36 +94,46 @@ class MetadataClient:
         attempt = Deadline(deadline.clip(self.attempt_timeout))
         conn = http.client.HTTPConnection(self.host, timeout=attempt.clip(self.attempt_timeout))
         try:
-            conn.request(
-                "GET",
-                "/computeMetadata/v1/" + path,
-                headers={"Metadata-Flavor": "Google", "User-Agent": "gcp2aws"},
-            )
-            resp = conn.getresponse()
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                if conn.sock is not None:
-                    conn.sock.settimeout(attempt.clip(self.attempt_timeout))
-                if attempt.expired():
-                    raise _Transient(f"no complete answer within {attempt.seconds:.1f}s")
-                chunk = resp.read1(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > MAX_BODY:
-                    raise _Transient("answer larger than 1 MiB")
-                chunks.append(chunk)
-            if resp.length:  # the server promised more than it sent
-                raise _Transient("connection closed mid-answer")
-            headers = {k.lower(): v for k, v in resp.getheaders()}
-            return Reply(resp.status, headers, b"".join(chunks))
+            with watchdog(attempt, lambda: _abort(conn)):
+                return self._exchange(conn, path, attempt)
+        except _Transient:
+            if attempt.expired():
+                raise _Transient(f"no complete answer within {attempt.seconds:.1f}s") from None
+            raise
         except TimeoutError as exc:
             raise _Transient(f"no answer within {attempt.seconds:.1f}s") from exc
         except (http.client.HTTPException, OSError) as exc:
+            if attempt.expired():  # the watchdog closed it: headers or body dripped
+                raise _Transient(f"no complete answer within {attempt.seconds:.1f}s") from exc
             raise _Transient(_describe_oserror(exc)) from exc
         finally:
             conn.close()
+
+    def _exchange(self, conn: http.client.HTTPConnection, path: str, attempt: Deadline) -> Reply:
+        conn.request(
+            "GET",
+            "/computeMetadata/v1/" + path,
+            headers={"Metadata-Flavor": "Google", "User-Agent": "gcp2aws"},
+        )
+        resp = conn.getresponse()
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            if conn.sock is not None:
+                conn.sock.settimeout(attempt.clip(self.attempt_timeout))
+            if attempt.expired():
+                raise _Transient(f"no complete answer within {attempt.seconds:.1f}s")
+            chunk = resp.read1(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise _Transient("answer larger than 1 MiB")
+            chunks.append(chunk)
+        if resp.length:  # the server promised more than it sent
+            raise _Transient("connection closed mid-answer")
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        return Reply(resp.status, headers, b"".join(chunks))
 
     def get(self, path: str, deadline: Deadline, *, what: str) -> Reply:
         """GET ``path`` with retries on connection errors, timeouts, 429 and 5xx."""
@@ -164,6 +175,14 @@ class MetadataClient:
             return False
         finally:
             conn.close()
+
+
+def _abort(conn: http.client.HTTPConnection) -> None:
+    """Unblock a read in another thread: shutdown() wakes it, where close() may not."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _describe_oserror(exc: BaseException) -> str:

@@ -20,6 +20,8 @@ FOREVER = 1000  # a fault repeated more often than any client retries
 # An attempt is bounded by 3 s (the per-attempt timeout); the rows pass a small --timeout so a
 # hang costs seconds, and bound the whole process at that budget plus 5 s of slack.
 SLACK = 5.0
+# Rows that promise the --timeout itself: process start-up and exit included.
+DEADLINE_SLACK = 1.5
 
 
 def inject(fault: Any, times: int = 1) -> Any:
@@ -159,6 +161,19 @@ ROWS = [
         ExitCode.TIMEOUT,
         4 + SLACK,
         (2, 3),
+        exactly(0),
+        args=("--timeout", "4"),
+        stderr="budget ran out",
+    ),
+    Row(
+        "drip-headers-always",
+        "status line and headers dripped, 1 byte per 200 ms (every attempt)",
+        "a watchdog closes each attempt at its deadline; exit 8 at the --timeout budget",
+        inject(Drip(b"x" * 2000, 0.2, headers=True), FOREVER),
+        FAILED,
+        ExitCode.TIMEOUT,
+        4 + DEADLINE_SLACK,
+        (1, 3),
         exactly(0),
         args=("--timeout", "4"),
         stderr="budget ran out",

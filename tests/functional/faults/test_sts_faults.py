@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gcp2aws.emulator.faults import Body, Hang, Reset, Status, StsError
+from gcp2aws.emulator.faults import Body, Drip, Hang, Reset, Status, StsError
 from gcp2aws.errors import ExitCode
 from tests.support.faults import (
     ACTION,
@@ -22,6 +22,8 @@ from tests.support.faults import (
 GROUP = "STS"
 FOREVER = 1000
 SLACK = 5.0
+# Rows that promise the --timeout itself: process start-up and exit included.
+DEADLINE_SLACK = 1.5
 VERIFICATION_KEY = (
     "Couldn't retrieve verification key from your identity provider,  please reference "
     "AssumeRoleWithWebIdentity documentation for requirements"
@@ -278,6 +280,20 @@ ROWS = [
         exactly(1),
         exactly(2),
         args=("--timeout", "9"),
+    ),
+    Row(
+        "drip-headers",
+        "status line and headers dripped, 1 byte per 200 ms (botocore's read timeout restarts "
+        "on every byte)",
+        "an alarm bounds the whole call: exit 8 at the --timeout budget",
+        inject(Drip(b"x" * 2000, 0.2, headers=True), FOREVER),
+        FAILED,
+        ExitCode.TIMEOUT,
+        6 + DEADLINE_SLACK,
+        (1, 3),
+        (1, 3),
+        args=("--timeout", "6"),
+        stderr="no complete answer within",
     ),
     Row(
         "hang-always",
