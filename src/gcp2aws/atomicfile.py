@@ -53,7 +53,7 @@ def check_target(
     euid = os.geteuid() if euid is None else euid
     try:
         link = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the write itself will say why
         return path
     real = path
     if stat.S_ISLNK(link.st_mode):
@@ -70,7 +70,7 @@ def check_target(
             )
     try:
         target = os.stat(real)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return real
     kind = kind_of(target.st_mode)
     if kind is not None:

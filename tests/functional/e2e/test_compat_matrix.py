@@ -133,7 +133,7 @@ def network(local_sts: Any, tmp_path: Path) -> Iterator[AwsNetwork]:
         yield net
 
 
-def start_serve(env: Env, tmp_path: Path, host: str) -> Serving:
+def start_serve(env: Env, tmp_path: Path, host: str, stack: list[Serving]) -> Serving:
     token = tmp_path / "run" / "auth-token"
     token.parent.mkdir()
     env_file = tmp_path / "serve.env"
@@ -142,6 +142,8 @@ def start_serve(env: Env, tmp_path: Path, host: str) -> Serving:
          "--auth-token-file", str(token), "--env-file", str(env_file), "--no-access-log"],
         env=env.values, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    serving = Serving(proc, "")
+    stack.append(serving)  # stopped by the test even if it never becomes ready
     deadline = time.monotonic() + 30
     while not env_file.exists():
         assert proc.poll() is None, "serve exited before it was ready"
@@ -149,7 +151,8 @@ def start_serve(env: Env, tmp_path: Path, host: str) -> Serving:
         time.sleep(0.05)
     uri = dotenv_values(env_file)["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
     assert uri
-    return Serving(proc, uri)
+    serving.uri = uri
+    return serving
 
 
 def mode_environ(mode: str, env: Env, tmp_path: Path, stack: list[Serving]) -> dict[str, str]:
@@ -180,8 +183,7 @@ def mode_environ(mode: str, env: Env, tmp_path: Path, stack: list[Serving]) -> d
             "AWS_ROLE_ARN": ROLE_ARN,
             "AWS_ROLE_SESSION_NAME": "compat",
         }
-    serving = start_serve(env, tmp_path, "::1" if mode == "serve-ipv6" else "127.0.0.1")
-    stack.append(serving)
+    serving = start_serve(env, tmp_path, "::1" if mode == "serve-ipv6" else "127.0.0.1", stack)
     auth = (tmp_path / "run" / "auth-token").read_text()
     if mode == "serve-token-file":
         return {
@@ -223,7 +225,11 @@ def test_client(
     finally:
         for serving in stack:
             serving.proc.send_signal(signal.SIGTERM)
-            serving.proc.communicate(timeout=15)
+            try:
+                serving.proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                serving.proc.kill()
+                serving.proc.communicate()
     if expected:
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith(ASSUMED), proc.stdout

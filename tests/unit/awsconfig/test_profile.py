@@ -449,7 +449,10 @@ def test_write_config_parent_is_a_file(tmp_path: Path) -> None:
         write_config(tmp_path / "aws" / "config", "[default]\n")
 
 
-def test_write_config_writes_through_symlink(tmp_path: Path) -> None:
+def test_write_config_writes_through_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # a user's dotfiles (root: --force)
     real = tmp_path / "dotfiles" / "aws-config"
     real.parent.mkdir()
     real.write_text("[default]\n")
