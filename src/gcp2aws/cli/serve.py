@@ -87,6 +87,13 @@ def add_endpoint_options(group: Any) -> None:
         "--port", type=validation.port, default=0, help="TCP port (default: 0, any free port)"
     )
     group.add_argument(
+        "--max-connections",
+        type=validation.port,  # ASCII digits; 1-65535 is plenty of range
+        metavar="N",
+        help="connections held at once (default: 256); past it the one that has waited "
+        "longest for a complete request is closed",
+    )
+    group.add_argument(
         "--allow-non-loopback",
         action="store_true",
         help="allow binding a non-loopback address (dangerous: the endpoint hands out "
@@ -96,7 +103,10 @@ def add_endpoint_options(group: Any) -> None:
 
 def endpoint_options(ns: argparse.Namespace) -> dict[str, Any]:
     """The bind options ``add_endpoint_options`` added, as ``delivery.server.start`` takes them."""
-    return {"host": ns.host, "port": ns.port, "allow_non_loopback": ns.allow_non_loopback}
+    options = {"host": ns.host, "port": ns.port, "allow_non_loopback": ns.allow_non_loopback}
+    if ns.max_connections is not None:  # else the server's own default (MAX_CONNECTIONS)
+        options["max_connections"] = ns.max_connections
+    return options
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import errno
+import heapq
 import json
 import logging
 import random
@@ -30,13 +32,22 @@ from gcp2aws.delivery import schedule, server_auth
 from gcp2aws.errors import ConfigError, Gcp2AwsError, UsageError
 from gcp2aws.models import AwsCredentials
 from gcp2aws.provider import Result
+from gcp2aws.sanitize import for_terminal
 from gcp2aws.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CREDENTIALS_PATH = "/"
 HEALTH_PATH = "/healthz"
-IDLE_TIMEOUT = 60.0  # seconds a kept-alive connection may sit idle before its thread exits
+IDLE_TIMEOUT = 60.0  # a socket timeout, per read: the backstop behind HEADER_DEADLINE
+# From accept, or from the end of the previous response, a connection has this long to deliver
+# a whole request head; no byte resets it. An SDK sends its request at once, so this is both
+# the header deadline and the keep-alive idle timeout.
+HEADER_DEADLINE = 5.0
+MAX_CONNECTIONS = 256  # connections held at once; past it the longest-waiting one is shed
+REAP_INTERVAL = 0.5
+ACCEPT_BACKOFF = 0.05  # after EMFILE/ENFILE, instead of spinning on a readable listener
+EMFILE_SHED = 32  # connections shed per EMFILE: room for the newcomer and a few more
 MAX_BODY = 1 << 16
 MIN_REFRESH_DELAY = schedule.MIN_REFRESH_DELAY  # wait before retrying a missing set
 SHUTDOWN_GRACE = 2.0  # seconds in-flight requests get to finish on stop()
@@ -62,11 +73,23 @@ class _HttpServer(ThreadingHTTPServer):
     request_queue_size = 128  # 16+ clients connecting at once must not overflow the backlog
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: CredentialServer) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: CredentialServer,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        header_deadline: float = HEADER_DEADLINE,
+    ) -> None:
         self.app = app
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.connections: set[socket.socket] = set()
+        self.max_connections = max_connections
+        self.header_deadline = header_deadline
+        # socket -> monotonic time it began waiting for a request head; None while one is
+        # being answered (answers come from memory, so that is brief and never shed).
+        self.connections: dict[socket.socket, float | None] = {}
         self.connections_lock = threading.Lock()
+        self.shed = 0  # connections closed for holding an incomplete request (for tests)
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -74,22 +97,65 @@ class _HttpServer(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                # Out of descriptors: the listener stays readable, so select() would wake us
+                # at once forever. Free a few by shedding the longest-waiting, and back off.
+                self._shed_oldest(count=EMFILE_SHED)
+                time.sleep(ACCEPT_BACKOFF)
+            raise
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
-            self.connections.add(request)
+            crowded = len(self.connections) >= self.max_connections
+            self.connections[request] = time.monotonic()
+        if crowded:  # shed the longest-waiting partial request, never the newcomer
+            self._shed_oldest(keep=request)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self.connections_lock:
-            self.connections.discard(request)
+            self.connections.pop(request, None)
         super().shutdown_request(request)
+
+    def mark(self, sock: socket.socket, *, busy: bool) -> None:
+        with self.connections_lock:
+            if sock in self.connections:
+                self.connections[sock] = None if busy else time.monotonic()
+
+    def _close(self, socks: list[socket.socket]) -> None:
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes its thread, which then exits
+
+    def _shed_oldest(self, keep: socket.socket | None = None, count: int = 1) -> None:
+        with self.connections_lock:
+            waiting = [
+                (t, s) for s, t in self.connections.items() if t is not None and s is not keep
+            ]
+            oldest = [sock for _, sock in heapq.nsmallest(count, waiting, key=lambda p: p[0])]
+            for sock in oldest:
+                self.connections[sock] = None  # once
+            self.shed += len(oldest)
+        self._close(oldest)
+
+    def reap(self) -> None:
+        """Close every connection that has waited past the header deadline."""
+        cutoff = time.monotonic() - self.header_deadline
+        with self.connections_lock:
+            late = [s for s, t in self.connections.items() if t is not None and t < cutoff]
+            for sock in late:
+                self.connections[sock] = None
+            self.shed += len(late)
+        self._close(late)
 
     def drop_connections(self) -> None:
         with self.connections_lock:
             sockets = list(self.connections)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self._close(sockets)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -101,6 +167,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http: " + format, *args)
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()  # reads the headers: still waiting until it returns
+        # The whole head is in: from here the connection is being answered, not waiting.
+        self.server.mark(self.connection, busy=True)
+        return parsed
+
+    def handle_one_request(self) -> None:
+        self.started = time.perf_counter()
+        super().handle_one_request()
+        self.server.mark(self.connection, busy=False)  # waiting for the next request head
 
     def do_GET(self) -> None:
         self.server.app.handle(self)
@@ -139,7 +216,15 @@ class CredentialServer:
         allow_non_loopback: bool = False,
         access_log: TextIO | None = None,
         clock: Callable[[], float] = time.time,
+        max_connections: int = MAX_CONNECTIONS,
+        header_deadline: float = HEADER_DEADLINE,
     ) -> None:
+        if max_connections < 1:
+            raise UsageError(
+                f"--max-connections {max_connections} is too small", hint="Pass 1 or more"
+            )
+        self.max_connections = max_connections
+        self.header_deadline = header_deadline
         self._get = get
         self.refresh_window = refresh_window
         self.host = server_auth.check_bind_address(host, allow_non_loopback=allow_non_loopback)
@@ -160,13 +245,20 @@ class CredentialServer:
         self._busy_lock = threading.Lock()
         self._rng = random.Random()  # noqa: S311 - jitter only
         self.refreshes = 0  # successful background refreshes (for tests and benchmarks)
+        self._shed_at_stop = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> CredentialServer:
         self._install(self._get().credentials)
-        self._httpd = _HttpServer((self.host, self._port), self)
+        self._httpd = _HttpServer(
+            (self.host, self._port),
+            self,
+            max_connections=self.max_connections,
+            header_deadline=self.header_deadline,
+        )
         self._allowed_hosts = server_auth.allowed_hosts(self.host, self.port)
-        for name, target in (("serve", self._serve), ("refresh", self._refresh_loop)):
+        threads = (("serve", self._serve), ("refresh", self._refresh_loop), ("reap", self._reap))
+        for name, target in threads:
             thread = threading.Thread(target=target, name=f"gcp2aws-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -176,12 +268,24 @@ class CredentialServer:
         assert self._httpd is not None  # noqa: S101 - set before the thread starts
         self._httpd.serve_forever(poll_interval=0.2)
 
+    def _reap(self) -> None:
+        while not self._stopping.wait(REAP_INTERVAL):
+            httpd = self._httpd
+            if httpd is not None:
+                httpd.reap()
+
+    @property
+    def shed(self) -> int:
+        """Connections closed so far for holding an incomplete request too long."""
+        return self._httpd.shed if self._httpd is not None else self._shed_at_stop
+
     def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (briefly), close every connection."""
         self._stopping.set()
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._shed_at_stop = httpd.shed
         httpd.shutdown()
         deadline = time.monotonic() + SHUTDOWN_GRACE
         while self._busy and time.monotonic() < deadline:
@@ -276,16 +380,13 @@ class CredentialServer:
 
     # -- requests -----------------------------------------------------------------------------
     def handle(self, req: _Handler) -> None:
-        started = time.perf_counter()
         with self._busy_lock:
             self._busy += 1
         try:
-            status, key = self._respond(req)
+            self._respond(req)
         finally:
             with self._busy_lock:
                 self._busy -= 1
-        if self._access_log is not None:
-            self._log_access(req, status, key, started)
 
     def _respond(self, req: _Handler) -> tuple[int, str]:
         length = req.headers.get("Content-Length")
@@ -302,7 +403,10 @@ class CredentialServer:
             req.rfile.read(int(length))
         path = req.path.split("?", 1)[0]
         if path == HEALTH_PATH:
-            # No auth and no Host check: it says only that the process is up.
+            # No auth and no Host check: it says only whether credentials can be served now,
+            # so a liveness or readiness probe sees the same thing a client would.
+            if self._servable() is None:
+                return self.reply(req, 503, {"status": "unavailable"}), ""
             return self.reply(req, 200, {"status": "ok"}), ""
         host = (req.headers.get("Host") or "").lower()
         if host not in self._allowed_hosts or req.headers.get("Origin") is not None:
@@ -327,12 +431,18 @@ class CredentialServer:
             return self.reply(
                 req, 404, {"Message": f"not found; credentials are at {CREDENTIALS_PATH}"}
             ), ""
-        state = self._current
-        if state is None or state[0].remaining(self.clock()) <= 0:
+        state = self._servable()
+        if state is None:
             reason = self._last_error or "no credentials yet"
             return self.reply(req, 503, {"Message": f"no valid credentials: {reason}"}), ""
-        self._send(req, 200, state[1], None)
+        self._send(req, 200, state[1], None, key=state[0].redacted_key_id())
         return 200, state[0].redacted_key_id()
+
+    def _servable(self) -> tuple[AwsCredentials, bytes] | None:
+        state = self._current
+        if state is None or state[0].remaining(self.clock()) <= 0:
+            return None
+        return state
 
     def reply(
         self, req: _Handler, status: int, doc: dict[str, str], headers: dict[str, str] | None = None
@@ -341,8 +451,16 @@ class CredentialServer:
         return status
 
     def _send(
-        self, req: _Handler, status: int, body: bytes, headers: dict[str, str] | None
+        self,
+        req: _Handler,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None,
+        *,
+        key: str = "",
     ) -> None:
+        """One write per response, and one access-log line for every response (the HTTP
+        layer's own 400/405/414/431/501/505 answers included)."""
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:
@@ -364,14 +482,16 @@ class CredentialServer:
             req.wfile.write(head + body)  # one write: no Nagle/delayed-ACK stall
         except OSError:
             req.close_connection = True
+        if self._access_log is not None:
+            self._log_access(req, status, key, getattr(req, "started", time.perf_counter()))
 
     def _log_access(self, req: _Handler, status: int, key: str, started: float) -> None:
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
             "event": "request",
             "remote": req.client_address[0],
-            "method": req.command,
-            "path": (req.path or "").split("?", 1)[0][:200],
+            "method": for_terminal(req.command or "", 16) or None,
+            "path": for_terminal((getattr(req, "path", "") or "").split("?", 1)[0], 200),
             "status": status,
             "key": key or None,
             "ms": round((time.perf_counter() - started) * 1000, 3),
@@ -394,6 +514,7 @@ def start(
     port: int = 0,
     allow_non_loopback: bool = False,
     access_log: TextIO | None = None,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> CredentialServer:
     """Build and start the endpoint for ``settings``; the first credentials are in on return.
 
@@ -417,6 +538,7 @@ def start(
         port=port,
         allow_non_loopback=allow_non_loopback,
         access_log=access_log,
+        max_connections=max_connections,
     )
     try:
         return server.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -507,3 +508,84 @@ def test_expired_credentials_are_never_served_fresh() -> None:
         assert _request(srv)[0] == 503
     finally:
         srv.stop()
+
+
+# -- round 2: probes, logging and a local flood ---------------------------------------------------
+def _static(expires_in: float) -> Callable[[], Result]:
+    creds = AwsCredentials(
+        "ASIASTATIC0000000000", "s", "t", datetime.now(timezone.utc) + timedelta(seconds=expires_in)
+    )
+    return lambda: Result(creds, "")
+
+
+def test_healthz_is_503_while_nothing_valid_can_be_served() -> None:
+    srv = CredentialServer(_static(-60), refresh_window=1200).start()
+    try:
+        status, _, doc = _request(srv, "/healthz", auth=False)
+    finally:
+        srv.stop()
+    assert status == 503
+    assert doc == {"status": "unavailable"}
+
+
+def test_every_response_is_logged_the_http_layers_own_included() -> None:
+    log = io.StringIO()
+    srv = CredentialServer(_static(3600), refresh_window=1200, access_log=log).start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+            sock.sendall(b"NONSENSE\x1b[2J\r\n\r\n")  # 400, with a terminal escape in it
+            sock.recv(4096)
+        _request(srv, method="POST")  # 405
+        _request(srv, "/" + "x" * 70_000)  # 414 from the HTTP layer
+    finally:
+        srv.stop()
+    records = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert sorted(r["status"] for r in records) == [400, 405, 414]
+    assert all("\x1b" not in json.dumps(r, ensure_ascii=False) for r in records)
+
+
+def _partial(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: 127")  # never finished
+    return sock
+
+
+def _closed_by_peer(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except (TimeoutError, OSError):
+        return False
+
+
+def test_a_request_head_that_never_completes_is_closed_at_the_header_deadline() -> None:
+    srv = CredentialServer(_static(3600), refresh_window=1200, header_deadline=0.5).start()
+    try:
+        slow = _partial(srv.port)
+        assert _closed_by_peer(slow, within=5)  # the reaper closed it, bytes or not
+        slow.close()
+        assert srv.shed >= 1
+        assert _request(srv)[0] == 200
+    finally:
+        srv.stop()
+
+
+def test_past_max_connections_the_longest_waiting_one_is_shed_not_the_newcomer() -> None:
+    srv = CredentialServer(_static(3600), refresh_window=1200, max_connections=4).start()
+    try:
+        held = [_partial(srv.port) for _ in range(4)]
+        time.sleep(0.2)  # let the server accept all four, in order
+        newcomer = _partial(srv.port)
+        assert _closed_by_peer(held[0], within=5)
+        status = _request(srv)[0]  # a whole request still gets its answer at once
+        for sock in (*held, newcomer):
+            sock.close()
+    finally:
+        srv.stop()
+    assert status == 200
+    assert srv.shed >= 2
+
+
+def test_max_connections_must_be_positive() -> None:
+    with pytest.raises(UsageError, match="too small"):
+        CredentialServer(_static(3600), refresh_window=1200, max_connections=0)
