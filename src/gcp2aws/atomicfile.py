@@ -114,6 +114,40 @@ def replace(path: str, data: bytes, *, mode: int = 0o600, prefix: str | None = N
     fsync_directory(directory)
 
 
+def replace_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o600, prefix: str) -> None:
+    """``replace``, with every step relative to an open directory (``openat``/``renameat``).
+
+    For the cache: the directory was checked through ``dir_fd``, so swapping it for a symlink
+    afterwards changes nothing about where this write lands.
+    """
+    while True:
+        tmp = f"{prefix}{os.urandom(8).hex()}.tmp"
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600, dir_fd=dir_fd,
+            )  # fmt: skip
+            break
+        except FileExistsError:
+            continue
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    with contextlib.suppress(OSError):
+        os.fsync(dir_fd)
+
+
 def fsync_directory(directory: str) -> None:
     """Make a rename in ``directory`` durable; a no-op where the filesystem refuses."""
     with contextlib.suppress(OSError):

@@ -102,8 +102,54 @@ def decode_entry(data: bytes) -> CacheEntry | None:
     return CacheEntry(key, int(expires), body[n_key:])
 
 
+def _unsafe_parent(directory: str) -> str | None:
+    """Why an ancestor of ``directory`` lets another user swap it, or None.
+
+    An ancestor that everyone may write to without the sticky bit (unlike /tmp), or that
+    belongs to another user other than root, lets that user rename the cache directory away.
+    """
+    path = os.path.dirname(os.path.abspath(directory))
+    uid = os.getuid()
+    while True:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # the directory checks already failed or will
+        writable = st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX
+        if writable or st.st_uid not in (0, uid):
+            return f"its parent {path} can be changed by another user"
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def _make_private_dirs(path: str) -> None:
+    """``makedirs`` whose every new level is 0700 whatever the umask (makedirs applies its
+    mode to the last level only, so a umask of 0 would leave world-writable parents)."""
+    if os.path.isdir(path):
+        return
+    _make_private_dirs(os.path.dirname(path))
+    try:
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)
+    except FileExistsError:
+        pass
+
+
+def _is_entry_name(name: str, suffix: str) -> bool:
+    """Only the names gcp2aws itself writes: 16 hex digits and the suffix."""
+    stem = name[: -len(suffix)]
+    return name.endswith(suffix) and len(stem) == 16 and all(c in "0123456789abcdef" for c in stem)
+
+
 class CredentialCache:
-    """A directory of cache entries owned by the current user and closed to everyone else."""
+    """A directory of cache entries owned by the current user and closed to everyone else.
+
+    Every operation opens the directory once (``O_DIRECTORY | O_NOFOLLOW``), checks that
+    descriptor (owner, mode), and works relative to it, so a directory swapped for another
+    between the check and the use is never written into or read from.
+    """
 
     def __init__(self, directory: str, *, clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
@@ -123,8 +169,7 @@ class CredentialCache:
             if not create:
                 return "it does not exist yet"
             try:
-                parent = os.path.dirname(self.directory)
-                os.makedirs(parent, mode=0o700, exist_ok=True)
+                _make_private_dirs(os.path.dirname(os.path.abspath(self.directory)))
                 os.mkdir(self.directory, 0o700)
                 st = os.lstat(self.directory)
             except FileExistsError:
@@ -141,15 +186,38 @@ class CredentialCache:
             return f"it is owned by uid {st.st_uid}, not by you (uid {os.getuid()})"
         if st.st_mode & 0o022:
             return f"it is group- or world-writable (mode {stat.S_IMODE(st.st_mode):04o})"
-        return None
+        return _unsafe_parent(self.directory)
 
     def path_for(self, key: str) -> str:
         return os.path.join(self.directory, file_name(key) + ".cred")
 
+    def _open_dir(self) -> int | None:
+        """A descriptor for the directory if it is still ours and closed to others, else None."""
+        try:
+            fd = os.open(
+                self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            )
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            st = None
+        if st is None or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            os.close(fd)
+            return None
+        return fd
+
     # -- reading (hot path) -------------------------------------------------------------------
     def read(self, key: str) -> CacheEntry | None:
         """The entry for ``key``, or ``None`` when missing, unsafe, corrupt or for another key."""
-        entry = self._read_path(self.path_for(key))
+        dir_fd = self._open_dir()
+        if dir_fd is None:
+            return None
+        try:
+            entry = _read_at(dir_fd, file_name(key) + ".cred")
+        finally:
+            os.close(dir_fd)
         if entry is None or entry.key != key:
             return None
         return entry
@@ -157,49 +225,47 @@ class CredentialCache:
     def entries(self) -> list[tuple[str, CacheEntry | None]]:
         """Every entry file's name and entry (None: unsafe or corrupt), checked as ``read`` does.
 
-        Empty when the directory is missing or unsafe: nothing in it can be trusted.
+        Empty when the directory is missing or unsafe: nothing in it can be trusted. Only
+        names gcp2aws writes are looked at; a FIFO or a directory with such a name is None.
         """
         if self.unsafe_reason() is not None:
             return []
+        dir_fd = self._open_dir()
+        if dir_fd is None:
+            return []
         try:
-            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".cred"))
+            names = sorted(n for n in os.listdir(dir_fd) if _is_entry_name(n, ".cred"))
+            return [(name, _read_at(dir_fd, name)) for name in names]
         except OSError:
             return []
-        return [(name, self._read_path(os.path.join(self.directory, name))) for name in names]
-
-    @staticmethod
-    def _read_path(path: str) -> CacheEntry | None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return None  # missing, or a symlink planted in its place (ELOOP)
-        try:
-            st = os.fstat(fd)
-            if (
-                not stat.S_ISREG(st.st_mode)
-                or st.st_uid != os.getuid()
-                or st.st_mode & 0o077
-                or st.st_size > MAX_ENTRY_BYTES
-            ):
-                return None
-            data = os.read(fd, MAX_ENTRY_BYTES + 1)
-        except OSError:
-            return None
         finally:
-            os.close(fd)
-        return decode_entry(data)
+            os.close(dir_fd)
 
     # -- writing ------------------------------------------------------------------------------
+    def _checked_dir(self) -> int:
+        dir_fd = self._open_dir()
+        if dir_fd is None:
+            import errno
+
+            raise PermissionError(errno.EPERM, "the cache directory is not safe", self.directory)
+        return dir_fd
+
     def write(self, entry: CacheEntry) -> None:
         """Atomically replace the entry: 0600 temp file, fsync, rename, fsync the directory.
 
-        Raises ``OSError`` (read-only or full filesystem...); the caller decides it is only a
-        warning. A reader sees the old entry or the new one, never a mix.
+        Raises ``OSError`` (read-only or full filesystem, or a directory that stopped being
+        safe); the caller decides it is only a warning. A reader sees the old entry or the
+        new one, never a mix.
         """
         from gcp2aws import atomicfile
 
-        self._sweep_stale_temps()
-        atomicfile.replace(self.path_for(entry.key), encode_entry(entry), prefix=TEMP_PREFIX)
+        dir_fd = self._checked_dir()
+        try:
+            self._sweep_stale_temps(dir_fd)
+            name = file_name(entry.key) + ".cred"
+            atomicfile.replace_at(dir_fd, name, encode_entry(entry), prefix=TEMP_PREFIX)
+        finally:
+            os.close(dir_fd)
 
     # -- refresh failures (so an outage is not retried by every waiting process) ---------------
     def _failure_path(self, key: str) -> str:
@@ -213,64 +279,117 @@ class CredentialCache:
 
         # Without the marker, processes retry in turn: slower, never wrong.
         with contextlib.suppress(OSError):
-            atomicfile.replace(self._failure_path(key), b"%d" % int(when), prefix=TEMP_PREFIX)
+            dir_fd = self._checked_dir()
+            try:
+                name = file_name(key) + ".fail"
+                atomicfile.replace_at(dir_fd, name, b"%d" % int(when), prefix=TEMP_PREFIX)
+            finally:
+                os.close(dir_fd)
 
     def last_failure(self, key: str) -> float | None:
-        """When the last recorded refresh for ``key`` failed, or None."""
-        try:
-            fd = os.open(self._failure_path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
+        """When the last recorded refresh for ``key`` failed, or None.
+
+        The marker gets the same checks as an entry: a regular file of ours, closed to others.
+        """
+        dir_fd = self._open_dir()
+        if dir_fd is None:
             return None
         try:
-            text = os.read(fd, 32)
-        except OSError:
-            return None
+            text = _read_private(dir_fd, file_name(key) + ".fail", 32)
         finally:
-            os.close(fd)
-        return float(text) if text.isdigit() and len(text) < 20 else None
+            os.close(dir_fd)
+        if text is None or not (text.isdigit() and len(text) < 20):
+            return None
+        return float(text)
 
     def clear_failure(self, key: str) -> None:
         import contextlib
 
+        dir_fd = self._open_dir()
+        if dir_fd is None:
+            return
         with contextlib.suppress(OSError):  # usually: there was no failure to clear
-            os.unlink(self._failure_path(key))
+            os.unlink(file_name(key) + ".fail", dir_fd=dir_fd)
+        os.close(dir_fd)
 
-    def _sweep_stale_temps(self) -> None:
+    def _sweep_stale_temps(self, dir_fd: int) -> None:
         """Remove temp files left by a writer that was killed before its rename."""
         now = self.clock()
         try:
-            names = os.listdir(self.directory)
+            names = os.listdir(dir_fd)
         except OSError:
             return
         for name in names:
             if not name.startswith(TEMP_PREFIX):
                 continue
-            path = os.path.join(self.directory, name)
             try:
-                if now - os.lstat(path).st_mtime > STALE_TEMP_SECONDS:
-                    os.unlink(path)
+                st = os.lstat(name, dir_fd=dir_fd)
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TEMP_SECONDS:
+                    os.unlink(name, dir_fd=dir_fd)
             except OSError:
                 pass
 
     def clear(self) -> int:
         """Delete every entry and failure marker; returns how many entries were removed.
 
-        Lock files stay: another process may hold one (see ``FileLock``).
+        Only regular files with the names gcp2aws writes, in a directory that is still safe
+        (a symlinked cache directory is not followed). Lock files stay: another process may
+        hold one (see ``FileLock``).
+
+        Raises:
+            PermissionError: the directory is unsafe (``unsafe_reason`` says why).
         """
+        if not os.path.lexists(self.directory):
+            return 0
+        dir_fd = self._checked_dir()
         removed = 0
         try:
-            names = os.listdir(self.directory)
-        except FileNotFoundError:
-            return 0
-        for name in names:
-            if name.endswith((".cred", ".fail")):
-                os.unlink(os.path.join(self.directory, name))
+            for name in os.listdir(dir_fd):
+                if not (_is_entry_name(name, ".cred") or _is_entry_name(name, ".fail")):
+                    continue
+                try:
+                    if not stat.S_ISREG(os.lstat(name, dir_fd=dir_fd).st_mode):
+                        continue
+                    os.unlink(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    continue  # another process cleared it first
                 removed += name.endswith(".cred")
+        finally:
+            os.close(dir_fd)
         return removed
 
     # -- cross-process single flight ----------------------------------------------------------
     def lock(self, key: str, timeout: float) -> FileLock:
         return FileLock(os.path.join(self.directory, file_name(key) + ".lock"), timeout)
+
+
+def _read_private(dir_fd: int, name: str, limit: int) -> bytes | None:
+    """The bytes of ``name`` if it is a regular file of ours that others cannot touch."""
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+        )
+    except OSError:
+        return None  # missing, or a symlink planted in its place (ELOOP)
+    try:
+        st = os.fstat(fd)
+        if (
+            not stat.S_ISREG(st.st_mode)  # a FIFO opened O_NONBLOCK is refused here
+            or st.st_uid != os.getuid()
+            or st.st_mode & 0o077
+            or st.st_size > limit
+        ):
+            return None
+        return os.read(fd, limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_at(dir_fd: int, name: str) -> CacheEntry | None:
+    data = _read_private(dir_fd, name, MAX_ENTRY_BYTES)
+    return None if data is None else decode_entry(data)
 
 
 class FileLock:

@@ -80,9 +80,9 @@ def sanitize_session_name(value: str, *, fallback: str = "gcp2aws") -> str:
 
 # int() and float() accept any Unicode digit (full-width, Arabic-Indic...), "_" and spaces; a
 # number on a command line or in the environment is ASCII digits only.
-_ASCII_INT = re.compile(r"[0-9]+")
+_ASCII_INT = re.compile(r"[0-9]{1,12}")  # int() refuses over 4,300 digits: keep far below
 MAX_POLICY_TEXT = 1 << 16  # whitespace and all; far above any policy STS would accept
-_ASCII_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
+_ASCII_NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?|\.[0-9]{1,12}")
 
 
 def duration(value: str) -> int:

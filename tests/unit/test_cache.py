@@ -311,3 +311,88 @@ def test_entries_go_through_the_same_checks_as_a_read(
     assert cache.entries() == []  # an unsafe directory is not listed at all
     os.chmod(cache.directory, 0o700)
     assert CredentialCache(cache.directory + "-missing").entries() == []
+
+
+# -- round 2: one descriptor, checked markers, clear and list that touch only their own files --
+def test_a_directory_swapped_for_a_symlink_after_the_check_is_never_written(
+    cache: CredentialCache, tmp_path: Path
+) -> None:
+    """The check-then-use race: everything goes through one descriptor, opened O_NOFOLLOW."""
+    assert cache.unsafe_reason() is None
+    attacker = tmp_path / "attacker"
+    attacker.mkdir(mode=0o700)
+    os.rename(cache.directory, tmp_path / "moved")
+    os.symlink(attacker, cache.directory)
+    with pytest.raises(PermissionError):
+        cache.write(CacheEntry(KEY, int(time.time()) + 3600, PAYLOAD))
+    assert list(attacker.iterdir()) == []
+    assert cache.read(KEY) is None
+
+
+def test_a_fifo_named_like_an_entry_neither_blocks_read_nor_list(cache: CredentialCache) -> None:
+    name = cache_mod.file_name(KEY) + ".cred"
+    os.mkfifo(os.path.join(cache.directory, name), 0o600)
+    assert cache.read(KEY) is None  # O_NONBLOCK, then fstat says FIFO
+    assert cache.entries() == [(name, None)]
+
+
+@needs_root
+def test_a_failure_marker_of_another_user_is_ignored(cache: CredentialCache) -> None:
+    cache.mark_failure(KEY, 1_000_000)
+    assert cache.last_failure(KEY) == 1_000_000
+    marker = os.path.join(cache.directory, cache_mod.file_name(KEY) + ".fail")
+    os.chown(marker, nobody_uid(), -1)
+    assert cache.last_failure(KEY) is None
+
+
+def test_a_failure_marker_others_can_read_is_ignored(cache: CredentialCache) -> None:
+    cache.mark_failure(KEY, 1_000_000)
+    os.chmod(os.path.join(cache.directory, cache_mod.file_name(KEY) + ".fail"), 0o644)
+    assert cache.last_failure(KEY) is None
+
+
+def test_clear_touches_only_regular_files_with_its_own_names(cache: CredentialCache) -> None:
+    cache.write(CacheEntry(KEY, int(time.time()) + 3600, PAYLOAD))
+    cache.mark_failure(KEY, 1)
+    directory = Path(cache.directory)
+    (directory / "abcdefabcdefabcd.lock").mkdir()  # crashed the old clear (IsADirectoryError)
+    (directory / "0123456789abcdef.cred").mkdir()
+    (directory / "notes.cred").write_text("not ours")
+    lock = directory / (cache_mod.file_name(KEY) + ".lock")
+    lock.write_text("")
+    assert cache.clear() == 1
+    assert sorted(p.name for p in directory.iterdir()) == sorted(
+        ["abcdefabcdefabcd.lock", "0123456789abcdef.cred", "notes.cred", lock.name]
+    )
+
+
+def test_clear_does_not_follow_a_symlinked_cache_directory(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    victim = elsewhere / (cache_mod.file_name(KEY) + ".cred")
+    victim.write_bytes(b"someone else's file")
+    os.symlink(elsewhere, tmp_path / "cache")
+    with pytest.raises(PermissionError):
+        CredentialCache(str(tmp_path / "cache")).clear()
+    assert victim.exists()
+
+
+def test_a_parent_anyone_can_write_without_the_sticky_bit_is_unsafe(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    reason = CredentialCache(str(shared / "gcp2aws")).unsafe_reason(create=True)
+    assert reason == f"its parent {shared} can be changed by another user"
+    shared.chmod(0o1777)  # like /tmp: others cannot rename what is ours
+    assert CredentialCache(str(shared / "gcp2aws")).unsafe_reason(create=True) is None
+
+
+def test_creating_the_directory_under_umask_0_leaves_no_open_parent(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        cache = CredentialCache(str(tmp_path / "a" / "b" / "gcp2aws"))
+        assert cache.unsafe_reason(create=True) is None
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "a") == 0o700
+    assert mode(tmp_path / "a" / "b") == 0o700

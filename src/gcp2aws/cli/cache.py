@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gcp2aws.cli.common import add_options, load_settings, write_stdout
+from gcp2aws.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -25,6 +26,7 @@ def register(sub: Any) -> None:
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws.cache import CredentialCache
+    from gcp2aws.sanitize import for_terminal
 
     settings = load_settings(ns, environ)
     cache = CredentialCache(settings.cache_dir)
@@ -32,6 +34,12 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
         write_stdout(cache.directory + "\n")
         return 0
     if ns.action == "clear":
+        reason = cache.unsafe_reason()
+        if reason is not None and reason != "it does not exist yet":
+            raise ConfigError(
+                f"cache directory {cache.directory} is refused: {reason}; nothing was deleted",
+                hint="Fix its owner and mode (0700), or point --cache-dir elsewhere",
+            )
         removed = cache.clear()
         sys.stderr.write(
             f"gcp2aws: removed {removed} cached credential set(s) from {cache.directory}\n"
@@ -46,7 +54,8 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
         if entry is None:
             lines.append(f"{name}  unreadable (will be replaced)")
             continue
-        role = entry.key_value("opt.role_arn") or "-"
+        # Entries are ours and checksummed, but a key is still text from a file: escape it.
+        role = for_terminal(entry.key_value("opt.role_arn") or "-", 200)
         left = int(entry.remaining(now))
         state = f"expires in {left // 60} min" if left > 0 else "expired"
         lines.append(f"{name}  {role}  {state}")

@@ -62,7 +62,8 @@ def test_list_shows_roles_and_minutes_left_but_no_secret(env: Env) -> None:
 def test_list_marks_corrupt_expired_and_roleless_entries(env: Env) -> None:
     warm(env)
     directory = cache_dir(env)
-    (directory / "zz-corrupt.cred").write_bytes(b"not a cache entry\n")
+    (directory / "ffffffffffffffff.cred").write_bytes(b"not a cache entry\n")
+    (directory / "zz-not-ours.cred").write_bytes(b"a name gcp2aws never writes\n")
     cache = CredentialCache(str(directory))
     payload = b'{"Version": 1}'
     cache.write(CacheEntry(f"opt.role_arn={OTHER_ROLE}\n", int(time.time()) - 60, payload))
@@ -73,7 +74,8 @@ def test_list_marks_corrupt_expired_and_roleless_entries(env: Env) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 4, proc.stdout
-    assert "zz-corrupt.cred  unreadable (will be replaced)" in lines
+    assert "ffffffffffffffff.cred  unreadable (will be replaced)" in lines
+    assert not [line for line in lines if "zz-not-ours" in line]  # only names it writes
     assert any(line.endswith(f"  {OTHER_ROLE}  expired") for line in lines), lines
     roleless = [line.split("  ")[2] for line in lines if line.split("  ")[1:2] == ["-"]]
     assert len(roleless) == 1, lines

@@ -105,8 +105,14 @@ def test_auth_token_file_writes_never_expose_a_file(tmp_path: Path) -> None:
 def test_cli_writers_never_expose_a_file(env: Env, tmp_path: Path) -> None:
     """`token --write` and `credentials` (its cache) as real processes, umask 000."""
     run_dir = _private_dir(tmp_path / "run")
-    cache_dir = Path(env.values["XDG_CACHE_HOME"]) / "gcp2aws"
-    cache_dir.mkdir(parents=True, mode=0o700)
+    # Under umask 000, mkdir(parents=True) would leave world-writable parents, which the cache
+    # refuses (another user could swap the directory): make each level private.
+    xdg = Path(env.values["XDG_CACHE_HOME"])
+    if xdg.exists():
+        xdg.chmod(0o700)
+    else:
+        _private_dir(xdg)
+    cache_dir = _private_dir(xdg / "gcp2aws")
     token_path = run_dir / "token"
     with watch_modes(run_dir, cache_dir, stop_dir=tmp_path) as report:
         for i in range(4):
