@@ -98,12 +98,11 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     raise AssertionError("unreachable")  # pragma: no cover - execvpe returns only by raising
 
 
-def _terminal_delivers(signum: int) -> bool:
-    """True when the terminal already sent this signal to the child (Ctrl-C, Ctrl-\\).
+SI_KERNEL = 0x80  # Linux si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\\)
 
-    Keyboard signals go to the whole foreground process group, child included; forwarding
-    them again would deliver them twice.
-    """
+
+def _terminal_delivers(signum: int) -> bool:
+    """True when we are in the terminal's foreground process group, the child with us."""
     if signum not in (signal.SIGINT, signal.SIGQUIT):
         return False
     try:
@@ -118,30 +117,40 @@ def _terminal_delivers(signum: int) -> bool:
         os.close(fd)
 
 
+def _already_delivered(info: Any) -> bool:
+    """Whether the child got this signal too: a keyboard signal from our terminal.
+
+    The terminal sends Ctrl-C and Ctrl-\\ to the whole foreground process group, child
+    included; forwarding would deliver them twice. The same signal sent with ``kill`` to
+    gcp2aws alone (si_code SI_USER, not SI_KERNEL) reaches only us, so it is forwarded.
+    """
+    return info.si_code == SI_KERNEL and _terminal_delivers(info.si_signo)
+
+
+def _exit_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
+
+
 def _run_with_server(
     ns: argparse.Namespace, settings: Any, environ: Mapping[str, str], command: list[str]
 ) -> int:
-    import subprocess
+    """Serve credentials for the child's lifetime, forwarding signals by their origin.
 
-    from gcp2aws import signals
+    The forwarded signals (and SIGCHLD) are blocked in every thread and taken with
+    ``sigwaitinfo``, which says who sent each one; the child starts through ``posix_spawn``
+    with an empty signal mask and default handlers, as if it had been run directly.
+    """
     from gcp2aws.cli.serve import endpoint_options
     from gcp2aws.delivery import shellenv
     from gcp2aws.delivery.server import start
 
-    # Handlers go in before the child exists: a SIGTERM in between must not orphan it.
-    child: subprocess.Popen[bytes] | None = None
-    pending: list[int] = []
-
-    def _forward(signum: int, _frame: object) -> None:
-        if _terminal_delivers(signum):
-            return
-        if child is None:
-            pending.append(signum)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
-
-    with signals.handling(_forward, FORWARDED_SIGNALS):
+    forwarded = {getattr(signal, name) for name in FORWARDED_SIGNALS if hasattr(signal, name)}
+    waited = forwarded | {signal.SIGCHLD}
+    # Blocked before any thread exists, so every server thread inherits the mask and a signal
+    # that arrives during start-up waits for us instead of killing the process.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    try:
         access_log = sys.stderr if settings.debug else None
         server = start(settings, environ, access_log=access_log, **endpoint_options(ns))
         try:
@@ -149,13 +158,33 @@ def _run_with_server(
             if settings.region:
                 extra.update(shellenv.region_vars(settings.region))
             env = shellenv.child_environ(environ, extra)
-            if any(sig in pending for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
-                return 128 + pending[0]
+            early = signal.sigpending() & {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+            if early:
+                return 128 + int(min(early))
             try:
-                child = subprocess.Popen(command, env=env)
+                pid = os.posix_spawnp(
+                    command[0], command, env,
+                    setsigmask=set(old_mask) - waited, setsigdef=forwarded,
+                )  # fmt: skip
             except OSError as exc:
                 raise _exec_failure(command[0], exc) from exc
-            code = child.wait()
+            return _wait_forwarding(pid, waited)
         finally:
             server.stop()
-    return code if code >= 0 else 128 - code
+    finally:
+        while signal.sigtimedwait(waited, 0) is not None:
+            pass  # drain: a late signal must not hit our default handlers after the child
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _wait_forwarding(pid: int, waited: set[int]) -> int:
+    while True:
+        info = signal.sigwaitinfo(waited)
+        if info.si_signo == signal.SIGCHLD:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return _exit_code(status)
+            continue  # another child of ours (a token command) changed state
+        if not _already_delivered(info):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, info.si_signo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -317,3 +318,60 @@ def test_no_secret_in_any_process_command_line(env: Env, tmp_path: Path) -> None
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+# -- under a controlling terminal: forward by the signal's origin -------------------------------
+COUNT_SIGINT = textwrap.dedent("""
+    import os, pathlib, signal, sys, time
+    got = []
+    signal.signal(signal.SIGINT, lambda *a: got.append(1))
+    pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
+    while not got:
+        time.sleep(0.01)
+    time.sleep(0.5)  # a second, duplicated delivery would land here
+    sys.exit(40 + len(got))
+""")
+
+
+def _in_a_terminal(env: Env, tmp_path: Path) -> tuple[int, int, Path]:
+    """gcp2aws exec --server as the foreground process of a new pseudo-terminal."""
+    import pty
+
+    ready = tmp_path / "ready"
+    argv = [gcp2aws_exe(), "exec", "--server", "--role-arn", ROLE_ARN, "--",
+            PY, "-c", COUNT_SIGINT, str(ready)]  # fmt: skip
+    pid, master = pty.fork()
+    if pid == 0:  # pragma: no cover - the forked child execs at once
+        os.execve(argv[0], argv, env.values)  # noqa: S606 - argv as is, no shell
+    os.set_blocking(master, False)
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert time.monotonic() < deadline, "the child did not start"
+        time.sleep(0.05)
+    return pid, master, ready
+
+
+def _exit_status(pid: int, master: int) -> int:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            os.read(master, 4096)  # keep the terminal drained
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            os.close(master)
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail("gcp2aws exec --server did not exit")
+
+
+def test_sigint_sent_with_kill_under_a_terminal_is_forwarded_once(env: Env, tmp_path: Path) -> None:
+    pid, master, _ready = _in_a_terminal(env, tmp_path)
+    os.kill(pid, signal.SIGINT)  # to gcp2aws alone: only forwarding reaches the child
+    assert _exit_status(pid, master) == 41
+
+
+def test_ctrl_c_at_the_terminal_reaches_the_child_once(env: Env, tmp_path: Path) -> None:
+    pid, master, _ready = _in_a_terminal(env, tmp_path)
+    os.write(master, b"\x03")  # the terminal signals the whole foreground group
+    assert _exit_status(pid, master) == 41  # not 42: gcp2aws did not forward it again
