@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +144,47 @@ def make_client(region: str, deadline: Deadline, session: botocore.session.Sessi
         read_timeout=per_attempt,
         user_agent_extra=f"gcp2aws/{__version__}",
     )
-    return session.create_client("sts", region_name=region, config=config)
+    client = session.create_client("sts", region_name=region, config=config)
+    client.meta.events.register("before-send.sts", _bounded_send(client))
+    return client
+
+
+MAX_STS_BODY = 1 << 20  # a real AssumeRoleWithWebIdentity answer is under 4 KiB
+
+
+def _bounded_send(client: Any) -> Callable[..., Any]:
+    """A before-send hook that reads at most MAX_STS_BODY of the answer.
+
+    botocore would read a whole body into memory (a 200 MB answer cost 1 GB of RSS): send
+    through the client's own HTTP session with streaming on, read up to the cap, and hand
+    botocore the bytes. Two private attributes (the endpoint's session, the response's cached
+    content) are the price; the request, its signing and the parsing stay botocore's.
+    """
+
+    def send(request: Any, **_kwargs: Any) -> Any:
+        request.stream_output = True
+        response = client._endpoint.http_session.send(request)
+        try:
+            data = response.raw.read(MAX_STS_BODY + 1)
+        except Exception as exc:
+            # What botocore's own send raises for a body cut short or stalled: retryable.
+            from botocore import exceptions
+            from urllib3.exceptions import ReadTimeoutError
+
+            if isinstance(exc, ReadTimeoutError):
+                raise exceptions.ReadTimeoutError(endpoint_url=request.url, error=exc) from exc
+            raise exceptions.ConnectionClosedError(endpoint_url=request.url) from exc
+        if len(data) > MAX_STS_BODY:
+            response.raw.close()
+            raise StsError(
+                f"STS at {client.meta.endpoint_url} answered with more than {MAX_STS_BODY:,} bytes",
+                code="ResponseTooLarge",
+                hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
+            )
+        response._content = data
+        return response
+
+    return send
 
 
 def denied_hint(token: IdToken, role_arn: str) -> str:

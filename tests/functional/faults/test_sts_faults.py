@@ -282,6 +282,18 @@ ROWS = [
         args=("--timeout", "9"),
     ),
     Row(
+        "body-5mb",
+        "HTTP 200 with a 5 MB body (a real answer is under 4 KiB)",
+        "reads at most 1 MiB of it, then fails naming the endpoint",
+        inject(Body(200, b"<" * (5 << 20), XML), FOREVER),
+        FAILED,
+        ExitCode.AWS_ERROR,
+        8,
+        (1, 3),
+        (1, 3),
+        stderr="answered with more than 1,048,576 bytes",
+    ),
+    Row(
         "drip-headers",
         "status line and headers dripped, 1 byte per 200 ms (botocore's read timeout restarts "
         "on every byte)",
