@@ -80,27 +80,32 @@ class _AlarmFired(BaseException):
 def alarm(deadline: Deadline, what: str) -> Iterator[None]:
     """Raise DeadlineExceededError in the main thread when ``deadline`` runs out in the block.
 
-    For calls whose sockets are out of reach (botocore's connection pool): SIGALRM
-    interrupts the blocking read, and the handler's exception unwinds it. Elsewhere (a
-    background thread, a platform without SIGALRM, an alarm already set) it does nothing.
+    For calls whose sockets are out of reach (botocore's and urllib3's connection pools):
+    SIGALRM interrupts the blocking read, and the handler's exception unwinds it. An alarm
+    already set (a test runner's timeout) is put back afterwards, less the time spent; if it
+    would fire first, it is left alone. In a background thread, or without SIGALRM, this does
+    nothing: those callers bound their waits another way.
     """
     import signal
     import threading
 
-    usable = (
-        hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-    )
-    if not usable:
+    if not hasattr(signal, "setitimer") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    budget = max(0.01, deadline.remaining())
+    outer, _interval = signal.getitimer(signal.ITIMER_REAL)
+    if outer and outer <= budget:
         yield
         return
 
     def expired(signum: int, frame: object) -> None:
         raise _AlarmFired
 
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, max(0.01, deadline.remaining()))
+    signal.setitimer(signal.ITIMER_REAL, budget)
     try:
         yield
     except _AlarmFired:
@@ -110,3 +115,5 @@ def alarm(deadline: Deadline, what: str) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:  # the outer alarm, with what was left of it
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - started)))

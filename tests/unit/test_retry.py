@@ -62,3 +62,30 @@ def test_sleep_within_refuses_a_sleep_the_budget_cannot_afford() -> None:
     assert sleep_within(deadline, 0.5, slept.append)
     assert not sleep_within(deadline, 1.5, slept.append)
     assert slept == [0.5]
+
+
+def test_alarm_interrupts_a_blocking_read_and_puts_an_outer_alarm_back() -> None:
+    import signal
+    import socket
+    import time
+
+    from gcp2aws.errors import DeadlineExceededError
+    from gcp2aws.retry import Deadline, alarm
+
+    outer_remaining_before = signal.getitimer(signal.ITIMER_REAL)[0]  # pytest-timeout's, if any
+    left, right = socket.socketpair()
+    try:
+        started = time.monotonic()
+        with (
+            pytest.raises(DeadlineExceededError, match=r"no complete answer within 0\.3s"),
+            alarm(Deadline(0.3), "a silent peer"),
+        ):
+            left.recv(1)  # blocks: nothing is ever sent
+        assert time.monotonic() - started < 5
+    finally:
+        left.close()
+        right.close()
+    if outer_remaining_before:
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= outer_remaining_before
+    else:
+        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0

@@ -7,6 +7,7 @@ urllib3 is already installed with botocore while ``requests`` is not a dependenc
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 from gcp2aws import envvars
 from gcp2aws.boundedread import CONFIG_LIMIT, read_regular
 from gcp2aws.errors import ConfigError, DeadlineExceededError, TokenUnavailableError
-from gcp2aws.retry import Deadline
+from gcp2aws.retry import Deadline, alarm
 
 if TYPE_CHECKING:
     import urllib3
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ATTEMPT_TIMEOUT = 10.0
 LOGIN_HINT = "run `gcloud auth application-default login` again"
+
+
+MAX_BODY = 1 << 20  # Google's token answers are a few KiB
 
 
 class DeadlinePool:
@@ -80,7 +84,26 @@ class DeadlinePool:
             )
         kwargs["timeout"] = urllib3.Timeout(total=self.deadline.clip(ATTEMPT_TIMEOUT))
         kwargs.setdefault("retries", False)
-        return self._pool(url).request(method, url, **kwargs)
+        kwargs["preload_content"] = False  # read below, up to MAX_BODY
+        where = f"{method} {urlsplit(url).netloc}"
+        # urllib3's timeouts restart on every byte: bound the whole exchange from outside.
+        with alarm(self.deadline, where):
+            response = self._pool(url).request(method, url, **kwargs)
+            try:
+                body = response.read(MAX_BODY + 1)
+            finally:
+                response.release_conn()
+        if len(body) > MAX_BODY:
+            raise TokenUnavailableError(
+                f"{where} answered with more than {MAX_BODY:,} bytes",
+                hint="Check the Google endpoint settings and any proxy in between",
+            )
+        return urllib3.HTTPResponse(  # a file body: b"" must stay b"", not become None
+            body=io.BytesIO(body),
+            headers=response.headers,
+            status=response.status,
+            preload_content=True,
+        )
 
     def close(self) -> None:
         self._direct.clear()

@@ -4,15 +4,22 @@ only its endpoints are pointed at loopback)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from gcp2aws.emulator.faults import Status
+from gcp2aws.emulator.faults import Body, Drip, Status
 from gcp2aws.emulator.google_apis import GoogleApisEmulator
 from gcp2aws.emulator.metadata import MetadataEmulator
 from gcp2aws.emulator.signer import make_service_account_key
-from gcp2aws.errors import ConfigError, NoTokenSourceError, TokenUnavailableError
+from gcp2aws.errors import (
+    ConfigError,
+    ExitCode,
+    Gcp2AwsError,
+    NoTokenSourceError,
+    TokenUnavailableError,
+)
 from gcp2aws.idtoken import adc_impersonated, chain, service_account
 from gcp2aws.idtoken.impersonate import ImpersonateSource
 from gcp2aws.retry import Deadline
@@ -272,3 +279,33 @@ def test_impersonate_reuses_a_valid_access_token(
     source.fetch("another-audience", Deadline(10))
     assert google_apis.token_calls == 1  # one refresh-token grant, two ID tokens
     assert google_apis.id_token_calls == 2
+
+
+def test_a_google_endpoint_dripping_its_headers_stops_at_the_deadline(
+    tmp_path: Path, google_apis: GoogleApisEmulator
+) -> None:
+    """urllib3's timeouts restart on every byte; the deadline is enforced from outside."""
+    google_apis.grant_token_creator(USER, TARGET)
+    env = base_env(
+        tmp_path, google_apis, GOOGLE_APPLICATION_CREDENTIALS=user_file(tmp_path, google_apis)
+    )
+    google_apis.inject(Drip(b"x" * 2000, 0.1, headers=True), times=100, path_prefix="/v1/")
+    source = chain.select(load({"impersonate_service_account": TARGET}, env), env)
+    started = time.monotonic()
+    with pytest.raises(Gcp2AwsError) as err:
+        source.fetch(AUD, Deadline(2))
+    assert err.value.exit_code == ExitCode.TIMEOUT
+    assert time.monotonic() - started < 4  # not the 200 s the drip would take
+
+
+def test_a_google_answer_over_1_mib_is_refused(
+    tmp_path: Path, google_apis: GoogleApisEmulator
+) -> None:
+    google_apis.grant_token_creator(USER, TARGET)
+    env = base_env(
+        tmp_path, google_apis, GOOGLE_APPLICATION_CREDENTIALS=user_file(tmp_path, google_apis)
+    )
+    google_apis.inject(Body(200, b"{" * (2 << 20)), times=100, path_prefix="/v1/")
+    source = chain.select(load({"impersonate_service_account": TARGET}, env), env)
+    with pytest.raises(TokenUnavailableError, match="answered with more than 1,048,576 bytes"):
+        source.fetch(AUD, Deadline(10))
