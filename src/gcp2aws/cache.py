@@ -103,10 +103,12 @@ def decode_entry(data: bytes) -> CacheEntry | None:
 
 
 def _unsafe_parent(directory: str) -> str | None:
-    """Why an ancestor of ``directory`` lets another user swap it, or None.
+    """Why an ancestor of ``directory`` belongs to another user, or None.
 
-    An ancestor that everyone may write to without the sticky bit (unlike /tmp), or that
-    belongs to another user other than root, lets that user rename the cache directory away.
+    That user controls every name in it. An ancestor that anyone may write to (Kubernetes
+    creates emptyDir volumes 0777) is allowed: whoever swaps the cache directory there can
+    only put in its place a symlink or a directory they own, and every operation refuses
+    both, since it goes through a descriptor opened O_NOFOLLOW and checked with fstat.
     """
     path = os.path.dirname(os.path.abspath(directory))
     uid = os.getuid()
@@ -115,9 +117,8 @@ def _unsafe_parent(directory: str) -> str | None:
             st = os.stat(path)
         except OSError:
             return None  # the directory checks already failed or will
-        writable = st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX
-        if writable or st.st_uid not in (0, uid):
-            return f"its parent {path} can be changed by another user"
+        if st.st_uid not in (0, uid):
+            return f"its parent {path} belongs to another user (uid {st.st_uid})"
         parent = os.path.dirname(path)
         if parent == path:
             return None

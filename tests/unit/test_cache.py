@@ -377,14 +377,31 @@ def test_clear_does_not_follow_a_symlinked_cache_directory(tmp_path: Path) -> No
     assert victim.exists()
 
 
-def test_a_parent_anyone_can_write_without_the_sticky_bit_is_unsafe(tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
+@needs_root
+def test_a_parent_that_belongs_to_another_user_is_unsafe(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, nobody_uid(), -1)
+    reason = CredentialCache(str(theirs / "gcp2aws")).unsafe_reason(create=True)
+    assert reason == f"its parent {theirs} belongs to another user (uid {nobody_uid()})"
+
+
+def test_an_open_parent_is_allowed_because_the_descriptor_checks_hold(tmp_path: Path) -> None:
+    """A Kubernetes emptyDir is 0777; a swap there can only plant what every use refuses."""
+    shared = tmp_path / "emptydir"
     shared.mkdir()
     shared.chmod(0o777)
-    reason = CredentialCache(str(shared / "gcp2aws")).unsafe_reason(create=True)
-    assert reason == f"its parent {shared} can be changed by another user"
-    shared.chmod(0o1777)  # like /tmp: others cannot rename what is ours
-    assert CredentialCache(str(shared / "gcp2aws")).unsafe_reason(create=True) is None
+    cache = CredentialCache(str(shared / "gcp2aws"))
+    assert cache.unsafe_reason(create=True) is None
+    os.rename(cache.directory, shared / "moved")
+    planted = shared / "gcp2aws"
+    planted.mkdir(mode=0o700)
+    if os.getuid() == 0:
+        os.chown(planted, nobody_uid(), -1)  # the attacker's own directory
+        assert cache.read(KEY) is None
+        with pytest.raises(PermissionError):
+            cache.write(CacheEntry(KEY, int(time.time()) + 3600, PAYLOAD))
+        assert list(planted.iterdir()) == []
 
 
 def test_creating_the_directory_under_umask_0_leaves_no_open_parent(tmp_path: Path) -> None:
