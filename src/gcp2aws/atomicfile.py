@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -90,46 +89,37 @@ def check_target(
 def replace(path: str, data: bytes, *, mode: int = 0o600, prefix: str | None = None) -> None:
     """Atomically make ``path`` hold ``data`` with permission bits ``mode``.
 
-    ``mkstemp`` creates the temp file 0600; ``mode`` is applied with ``fchmod`` before the
-    first byte is written. Raises ``OSError`` (full disk, read-only filesystem...) after
+    The temp file is created 0600 beside ``path``; ``mode`` is applied with ``fchmod`` before
+    the first byte is written. Raises ``OSError`` (full disk, read-only filesystem...) after
     removing the temp file; callers turn it into their own error or warning.
     """
     directory = os.path.dirname(os.path.abspath(path))
     name = prefix if prefix is not None else f".{os.path.basename(path)}."
-    fd, tmp = tempfile.mkstemp(prefix=name, suffix=".tmp", dir=directory)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
+        replace_at(dir_fd, os.path.basename(path), data, mode=mode, prefix=name)
+    finally:
+        os.close(dir_fd)
+
+
+def _open_temp(dir_fd: int, prefix: str) -> tuple[int, str]:
+    """A new 0600 file in ``dir_fd`` that nobody else can have opened (O_EXCL, no symlink)."""
+    while True:
+        name = f"{prefix}{os.urandom(8).hex()}.tmp"
         try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_directory(directory)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(name, flags, 0o600, dir_fd=dir_fd), name
+        except FileExistsError:
+            continue
 
 
 def replace_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o600, prefix: str) -> None:
     """``replace``, with every step relative to an open directory (``openat``/``renameat``).
 
-    For the cache: the directory was checked through ``dir_fd``, so swapping it for a symlink
-    afterwards changes nothing about where this write lands.
+    The cache checks its directory through ``dir_fd``, so swapping the directory for a
+    symlink afterwards changes nothing about where this write lands.
     """
-    while True:
-        tmp = f"{prefix}{os.urandom(8).hex()}.tmp"
-        try:
-            fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600, dir_fd=dir_fd,
-            )  # fmt: skip
-            break
-        except FileExistsError:
-            continue
+    fd, tmp = _open_temp(dir_fd, prefix)
     try:
         try:
             os.fchmod(fd, mode)
@@ -144,7 +134,7 @@ def replace_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o600, prefix
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)
         raise
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # durable rename; a no-op where the filesystem refuses
         os.fsync(dir_fd)
 
 

@@ -51,9 +51,9 @@ def test_prefix_names_the_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     seen: list[str] = []
     real_replace = os.replace
 
-    def spy(src: str, dst: str) -> None:
+    def spy(src: str, dst: str, **dir_fds: int) -> None:
         seen.append(os.path.basename(src))
-        real_replace(src, dst)
+        real_replace(src, dst, **dir_fds)
 
     monkeypatch.setattr(os, "replace", spy)
     atomicfile.replace(str(tmp_path / "f"), b"x", prefix=".gcp2aws-")

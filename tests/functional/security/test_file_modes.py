@@ -12,13 +12,13 @@ import errno
 import os
 import stat
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gcp2aws import atomicfile
 from gcp2aws.cache import CacheEntry, CredentialCache
 from gcp2aws.delivery import server_auth, tokenfile
 from gcp2aws.errors import ConfigError
@@ -147,7 +147,7 @@ class _Spy:
         self.events: list[tuple[str, int]] = []
         real_write: Callable[[int, Any], int] = os.write
         real_fchmod: Callable[[int, int], None] = os.fchmod
-        real_mkstemp = tempfile.mkstemp
+        real_open_temp = atomicfile._open_temp
 
         def write(fd: int, data: Any) -> int:
             self.events.append(("write", stat.S_IMODE(os.fstat(fd).st_mode)))
@@ -157,14 +157,14 @@ class _Spy:
             real_fchmod(fd, mode)
             self.events.append(("fchmod", stat.S_IMODE(os.fstat(fd).st_mode)))
 
-        def mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
-            fd, name = real_mkstemp(*args, **kwargs)
+        def open_temp(*args: Any, **kwargs: Any) -> tuple[int, str]:
+            fd, name = real_open_temp(*args, **kwargs)
             self.events.append(("created", stat.S_IMODE(os.fstat(fd).st_mode)))
             return fd, name
 
         monkeypatch.setattr(os, "write", write)
         monkeypatch.setattr(os, "fchmod", fchmod)
-        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(atomicfile, "_open_temp", open_temp)
 
 
 @pytest.mark.parametrize("mode", tokenfile.ALLOWED_MODES, ids=oct)
@@ -176,7 +176,8 @@ def test_token_file_gets_its_mode_before_the_first_byte(
     writes = [m for kind, m in spy.events if kind == "write"]
     assert writes
     assert set(writes) == {mode}  # the final mode is in place before the first byte
-    assert all(m == 0o600 for kind, m in spy.events if kind == "created")  # private from birth
+    created = [m for kind, m in spy.events if kind == "created"]
+    assert created == [0o600]  # private from birth
 
 
 def test_cache_entry_bytes_only_ever_go_to_a_0600_file(
@@ -186,7 +187,7 @@ def test_cache_entry_bytes_only_ever_go_to_a_0600_file(
     assert cache.unsafe_reason(create=True) is None
     spy = _Spy(monkeypatch)
     cache.write(CacheEntry("k", 2_000_000_000, b"secret payload"))
-    assert all(m == 0o600 for kind, m in spy.events if kind == "created")
+    assert [m for kind, m in spy.events if kind == "created"] == [0o600]
     writes = [m for kind, m in spy.events if kind == "write"]
     assert writes
     assert set(writes) == {0o600}

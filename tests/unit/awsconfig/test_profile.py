@@ -433,7 +433,7 @@ def test_write_config_failed_replace_leaves_no_temp_file(
     path = workdir / "config"
     path.write_text("[default]\n")
 
-    def refuse(src: str, dst: str) -> None:
+    def refuse(src: str, dst: str, **_dir_fds: int) -> None:
         raise PermissionError(13, "Permission denied", dst)
 
     monkeypatch.setattr(os, "replace", refuse)
