@@ -21,6 +21,7 @@ from gcp2aws.errors import (
     TokenUnavailableError,
 )
 from gcp2aws.idtoken import adc_impersonated, chain, service_account
+from gcp2aws.idtoken.base import TokenSource
 from gcp2aws.idtoken.impersonate import ImpersonateSource
 from gcp2aws.retry import Deadline
 from gcp2aws.settings import load
@@ -281,16 +282,21 @@ def test_impersonate_reuses_a_valid_access_token(
     assert google_apis.id_token_calls == 2
 
 
-def test_a_google_endpoint_dripping_its_headers_stops_at_the_deadline(
-    tmp_path: Path, google_apis: GoogleApisEmulator
-) -> None:
-    """urllib3's timeouts restart on every byte; the deadline is enforced from outside."""
+def _impersonating(tmp_path: Path, google_apis: GoogleApisEmulator) -> TokenSource:
+    """The impersonate source for USER -> TARGET, against the emulator."""
     google_apis.grant_token_creator(USER, TARGET)
     env = base_env(
         tmp_path, google_apis, GOOGLE_APPLICATION_CREDENTIALS=user_file(tmp_path, google_apis)
     )
+    return chain.select(load({"impersonate_service_account": TARGET}, env), env)
+
+
+def test_a_google_endpoint_dripping_its_headers_stops_at_the_deadline(
+    tmp_path: Path, google_apis: GoogleApisEmulator
+) -> None:
+    """urllib3's timeouts restart on every byte; the deadline is enforced from outside."""
+    source = _impersonating(tmp_path, google_apis)
     google_apis.inject(Drip(b"x" * 2000, 0.1, headers=True), times=100, path_prefix="/v1/")
-    source = chain.select(load({"impersonate_service_account": TARGET}, env), env)
     started = time.monotonic()
     with pytest.raises(Gcp2AwsError) as err:
         source.fetch(AUD, Deadline(2))
@@ -301,11 +307,7 @@ def test_a_google_endpoint_dripping_its_headers_stops_at_the_deadline(
 def test_a_google_answer_over_1_mib_is_refused(
     tmp_path: Path, google_apis: GoogleApisEmulator
 ) -> None:
-    google_apis.grant_token_creator(USER, TARGET)
-    env = base_env(
-        tmp_path, google_apis, GOOGLE_APPLICATION_CREDENTIALS=user_file(tmp_path, google_apis)
-    )
+    source = _impersonating(tmp_path, google_apis)
     google_apis.inject(Body(200, b"{" * (2 << 20)), times=100, path_prefix="/v1/")
-    source = chain.select(load({"impersonate_service_account": TARGET}, env), env)
     with pytest.raises(TokenUnavailableError, match="answered with more than 1,048,576 bytes"):
         source.fetch(AUD, Deadline(10))
