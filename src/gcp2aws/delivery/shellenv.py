@@ -33,6 +33,9 @@ def credential_vars(creds: AwsCredentials, region: str | None = None) -> dict[st
         envvars.AWS_SESSION_TOKEN: creds.session_token,
         envvars.AWS_CREDENTIAL_EXPIRATION: rfc3339(creds.expiration),
     }
+    if creds.account_id:
+        # botocore (2025 on), the JS and Java SDKs read it for account-based endpoints.
+        out[envvars.AWS_ACCOUNT_ID] = creds.account_id
     if region:
         out.update(region_vars(region))
     return out

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,7 @@ NAMES = [
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCOUNT_ID",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
 ]
@@ -38,6 +41,7 @@ def test_json_has_every_variable_and_matches_credentials(env: Env) -> None:
     assert doc["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert doc["AWS_CREDENTIAL_EXPIRATION"].endswith("Z")
     assert doc["AWS_REGION"] == doc["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert doc["AWS_ACCOUNT_ID"] == ROLE_ARN.split(":")[4]  # the assumed role's account
     cli = ["credentials", "--role-arn", ROLE_ARN, "--region", "eu-west-1"]
     creds = json.loads(run_gcp2aws(cli, env.values).stdout)
     # Same cache entry: `env` and `credentials` hand out the same set.
@@ -130,3 +134,25 @@ def test_unknown_format_is_a_usage_error(env: Env) -> None:
     proc = run_gcp2aws(["env", "--format", "csh", "--role-arn", ROLE_ARN], env.values)
     assert proc.returncode == 2
     assert proc.stdout == ""
+
+
+def test_exec_gives_the_account_to_boto3_and_the_aws_cli(env: Env) -> None:
+    """botocore reads AWS_ACCOUNT_ID into the credentials (account-based endpoints)."""
+    account = ROLE_ARN.split(":")[4]
+    code = (
+        "import boto3; print(boto3.Session().get_credentials().get_frozen_credentials().account_id)"
+    )
+    boto3 = run_gcp2aws(
+        ["exec", "--role-arn", ROLE_ARN, "--", sys.executable, "-c", code],
+        env.with_(AWS_ACCOUNT_ID="999999999999"),  # a stale parent value is replaced
+    )
+    assert boto3.returncode == 0, boto3.stderr
+    assert boto3.stdout.strip() == account
+    aws = str(Path(sys.executable).with_name("aws"))
+    cli = run_gcp2aws(
+        ["exec", "--role-arn", ROLE_ARN, "--", aws, "sts", "get-caller-identity",
+         "--query", "Account", "--output", "text"],
+        env.values,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.strip() == account
