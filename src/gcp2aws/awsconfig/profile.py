@@ -163,6 +163,16 @@ def _profile_name(header: str) -> str | None:
     return None
 
 
+def profile_names(text: str) -> list[str]:
+    """Every profile the config file defines, in file order, each once (as botocore reads it)."""
+    names: dict[str, None] = {}
+    for section in _parse(_split_lines(text)):
+        name = _profile_name(section.header)
+        if name is not None:
+            names[name] = None
+    return list(names)
+
+
 def _find(lines: Sequence[_Line], profile: str) -> _Section | None:
     # When a profile is defined twice ("[default]" and "[profile default]"), botocore keeps the
     # one read last, so that is the one to read and edit.

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "gcp2aws.cli.cache",
     "gcp2aws.cli.demo",
     "gcp2aws.cli.emulator",
+    "gcp2aws.cli.completion",
 )
 
 log = logging.getLogger("gcp2aws")
