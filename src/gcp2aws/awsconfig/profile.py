@@ -148,8 +148,14 @@ def _parse(lines: Sequence[_Line]) -> list[_Section]:
     return sections
 
 
-def _profile_name(header: str) -> str | None:
+CONFIG = "config"  # ~/.aws/config: [default], [profile NAME]
+CREDENTIALS = "credentials"  # ~/.aws/credentials: [NAME], every section a profile
+
+
+def _profile_name(header: str, style: str = CONFIG) -> str | None:
     """The profile a section header names, exactly as ``botocore.configloader`` decides it."""
+    if style == CREDENTIALS:
+        return header
     if header == "default":
         return "default"
     if header.startswith("profile"):
@@ -173,18 +179,19 @@ def profile_names(text: str) -> list[str]:
     return list(names)
 
 
-def _find(lines: Sequence[_Line], profile: str) -> _Section | None:
+def _find(lines: Sequence[_Line], profile: str, style: str = CONFIG) -> _Section | None:
     # When a profile is defined twice ("[default]" and "[profile default]"), botocore keeps the
     # one read last, so that is the one to read and edit.
     found = None
     for section in _parse(lines):
-        if _profile_name(section.header) == profile:
+        if _profile_name(section.header, style) == profile:
             found = section
     return found
 
 
-def section_header(profile: str) -> str:
-    """``[default]`` for the default profile, ``[profile NAME]`` otherwise.
+def section_header(profile: str, style: str = CONFIG) -> str:
+    """``[default]`` for the default profile, ``[profile NAME]`` otherwise (``[NAME]`` always
+    in the credentials file).
 
     Raises:
         UsageError: the name could not be read back unchanged by botocore and the other SDKs.
@@ -211,7 +218,9 @@ def section_header(profile: str) -> str:
             f"invalid AWS profile name {profile!r}: {problem}",
             hint="Use letters, digits and - _ . @ in --profile",
         )
-    return "[default]" if profile == "default" else f"[profile {profile}]"
+    if style == CREDENTIALS or profile == "default":
+        return f"[{profile}]"
+    return f"[profile {profile}]"
 
 
 def find_profile(text: str, profile: str) -> ProfileSection | None:
@@ -224,13 +233,13 @@ def find_profile(text: str, profile: str) -> ProfileSection | None:
     return ProfileSection(profile, section.header, lines[section.line].start, end)
 
 
-def read_profile(text: str, profile: str) -> dict[str, str]:
+def read_profile(text: str, profile: str, style: str = CONFIG) -> dict[str, str]:
     """The profile's settings as botocore reads them (keys lower-cased; {} when absent).
 
     A nested block (``s3 =`` followed by indented lines) is returned as configparser returns
     it: the raw lines joined with newlines, starting with a newline.
     """
-    section = _find(_split_lines(text), profile)
+    section = _find(_split_lines(text), profile, style)
     if section is None:
         return {}
     return {option.key: option.value for option in section.options}
@@ -257,7 +266,9 @@ def _dominant_eol(lines: Sequence[_Line]) -> str:
     return "\r\n" if crlf > lf else "\n"
 
 
-def upsert_profile(text: str, profile: str, settings: Mapping[str, str]) -> str:
+def upsert_profile(
+    text: str, profile: str, settings: Mapping[str, str], *, style: str = CONFIG
+) -> str:
     """Return ``text`` with ``settings`` written into ``profile``'s section.
 
     Existing keys are rewritten in place (their continuation lines dropped); missing keys go
@@ -267,13 +278,13 @@ def upsert_profile(text: str, profile: str, settings: Mapping[str, str]) -> str:
     Raises:
         UsageError: invalid profile name, key or value.
     """
-    header = section_header(profile)
+    header = section_header(profile, style)
     _check_settings(settings)
     if not settings:
         return text
     lines = _split_lines(text)
     eol = _dominant_eol(lines)
-    section = _find(lines, profile)
+    section = _find(lines, profile, style)
     if section is None:
         return _append_section(text, lines, header, settings, eol)
 
@@ -295,7 +306,7 @@ def upsert_profile(text: str, profile: str, settings: Mapping[str, str]) -> str:
 
     missing = [(key, value) for key, value in settings.items() if key not in section_keys]
     if missing:
-        text = _insert_missing(text, profile, missing, eol)
+        text = _insert_missing(text, profile, missing, eol, style)
     return text
 
 
@@ -304,10 +315,12 @@ def _indent(body: str) -> int:
     return nonspace.start() if nonspace else 0
 
 
-def _insert_missing(text: str, profile: str, missing: list[tuple[str, str]], eol: str) -> str:
+def _insert_missing(
+    text: str, profile: str, missing: list[tuple[str, str]], eol: str, style: str
+) -> str:
     # Parse again: dropping continuation lines may have moved the section's last setting.
     lines = _split_lines(text)
-    section = _find(lines, profile)
+    section = _find(lines, profile, style)
     if section is None:  # unreachable: rewriting values never touches the header
         return text
     index = section.options[-1].last_line if section.options else section.line

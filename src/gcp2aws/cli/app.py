@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "gcp2aws.cli.env",
     "gcp2aws.cli.exec_",
     "gcp2aws.cli.serve",
+    "gcp2aws.cli.credentials_file",
     "gcp2aws.cli.policy",
     "gcp2aws.cli.init",
     "gcp2aws.cli.doctor",
