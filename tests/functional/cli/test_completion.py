@@ -70,7 +70,7 @@ def fish_complete(line: str, environ: dict[str, str]) -> list[str]:
 SHELLS = {"bash": bash_complete, "zsh": zsh_complete, "fish": fish_complete}
 CASES = [
     ("gcp2aws se", ["serve"]),
-    ("gcp2aws c", ["credentials", "cache", "completion"]),
+    ("gcp2aws c", ["credentials", "credentials-file", "cache", "completion"]),
     ("gcp2aws credentials --token-s", ["--token-source"]),
     ("gcp2aws credentials --token-source me", ["metadata"]),
     ("gcp2aws env --format p", ["powershell"]),
