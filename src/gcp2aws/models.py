@@ -88,10 +88,12 @@ class IdToken:
 
     def describe(self) -> str:
         """Non-secret identifying claims for messages: azp, aud, sub, email."""
+        from gcp2aws.sanitize import for_terminal  # claims are foreign: a newline would forge
+
         parts = [f"azp={self.azp or '-'}", f"aud={self.aud or '-'}", f"sub={self.sub or '-'}"]
         if self.email:
             parts.append(f"email={self.email}")
-        return " ".join(parts)
+        return " ".join(for_terminal(part, 300) for part in parts)
 
 
 @dataclass(frozen=True)

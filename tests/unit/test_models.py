@@ -62,3 +62,10 @@ def test_credentials_repr_hides_secrets_and_key_id_is_redacted() -> None:
     assert creds.remaining(creds.expires_epoch - 60) == 60
     short = AwsCredentials("ASIA", "s", "t", datetime(2030, 1, 1, tzinfo=timezone.utc))
     assert short.redacted_key_id() == "****"
+
+
+def test_describe_escapes_claims_that_would_forge_a_log_line_or_move_the_cursor() -> None:
+    text = token(azp="1", sub="1\ngcp2aws: error: forged", email="a\x1b[2J@b").describe()
+    assert "\n" not in text
+    assert "\x1b" not in text
+    assert "sub=1\\x0agcp2aws: error: forged" in text
