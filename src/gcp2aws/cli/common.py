@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gcp2aws import options, settings
 from gcp2aws.settings import Settings
@@ -25,6 +25,16 @@ SOURCE_OPTIONS = (
     "debug",
 )
 ALL_OPTIONS = tuple(dest for dest, *_ in options.OPTIONS)
+
+
+def add_force_option(group: Any, what: str) -> None:
+    """``--force``: the one override of ``atomicfile.check_target``'s refusals as root (a
+    device, FIFO or directory is refused even so)."""
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help=f"as root: write {what} through a symlink or over another user's file",
+    )
 
 
 def add_options(parser: argparse.ArgumentParser, dests: Iterable[str] = ALL_OPTIONS) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gcp2aws.cli.common import add_options, load_settings
+from gcp2aws.cli.common import add_force_option, add_options, load_settings
 
 log = logging.getLogger("gcp2aws")
 
@@ -58,11 +58,7 @@ def register(sub: Any) -> None:
     when.add_argument(
         "--watch", action="store_true", help="keep the profile fresh until SIGTERM/SIGINT"
     )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="as root: write through a symlink or over another user's file",
-    )
+    add_force_option(parser, "the credentials file")
     add_options(parser)
     parser.set_defaults(func=run)
 

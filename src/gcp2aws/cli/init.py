@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gcp2aws import envvars
-from gcp2aws.cli.common import ALL_OPTIONS, add_options, load_settings, write_stdout
+from gcp2aws.cli.common import (
+    ALL_OPTIONS,
+    add_force_option,
+    add_options,
+    load_settings,
+    write_stdout,
+)
 from gcp2aws.errors import Gcp2AwsError, UsageError
 
 if TYPE_CHECKING:
@@ -49,11 +55,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--no-verify", action="store_true", help="do not run the exchange after writing"
     )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="as root: write through a symlinked config file or over another user's file",
-    )
+    add_force_option(parser, "the AWS config file")
     parser.set_defaults(func=run)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gcp2aws import validation
-from gcp2aws.cli.common import add_options, load_settings, write_stdout
+from gcp2aws.cli.common import add_force_option, add_options, load_settings, write_stdout
 
 DESCRIPTION = """\
 Serve temporary AWS credentials to local AWS SDKs and CLIs as a container
@@ -53,12 +53,7 @@ def register(sub: Any) -> None:
         help="write the client variables to PATH (mode 0600, NAME=value lines) instead of "
         "printing them",
     )
-    group.add_argument(
-        "--force",
-        action="store_true",
-        help="as root: write --auth-token-file/--env-file through a symlink or over another "
-        "user's file",
-    )
+    add_force_option(group, "--auth-token-file/--env-file")
     group.add_argument(
         "--format",
         choices=FORMATS,

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from gcp2aws import signals
-from gcp2aws.cli.common import SOURCE_OPTIONS, add_options, load_settings, write_stdout
+from gcp2aws.cli.common import (
+    SOURCE_OPTIONS,
+    add_force_option,
+    add_options,
+    load_settings,
+    write_stdout,
+)
 from gcp2aws.errors import UsageError
 from gcp2aws.models import IdToken
 
@@ -55,11 +61,7 @@ def register(sub: Any) -> None:
         metavar="PATH",
         help="write the bare token to PATH atomically (a regular file; - for stdout)",
     )
-    out.add_argument(
-        "--force",
-        action="store_true",
-        help="with --write, as root: write through a symlink or over another user's file",
-    )
+    add_force_option(out, "the --write file")
     out.add_argument(
         "--watch", action="store_true", help="with --write: keep PATH fresh until SIGTERM/SIGINT"
     )
