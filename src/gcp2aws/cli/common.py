@@ -27,6 +27,10 @@ SOURCE_OPTIONS = (
 ALL_OPTIONS = tuple(dest for dest, *_ in options.OPTIONS)
 
 
+# File modes a writer offers: private, or readable by a shared volume's group or every user.
+FILE_MODES = {"0600": 0o600, "0640": 0o640, "0644": 0o644}
+
+
 def add_force_option(group: Any, what: str) -> None:
     """``--force``: the one override of ``atomicfile.check_target``'s refusals as root (a
     device, FIFO or directory is refused even so)."""

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from gcp2aws import validation
-from gcp2aws.cli.common import add_force_option, add_options, load_settings, write_stdout
+from gcp2aws.cli.common import (
+    FILE_MODES,
+    add_force_option,
+    add_options,
+    load_settings,
+    write_stdout,
+)
 
 DESCRIPTION = """\
 Serve temporary AWS credentials to local AWS SDKs and CLIs as a container
@@ -52,6 +58,13 @@ def register(sub: Any) -> None:
         metavar="PATH",
         help="write the client variables to PATH (mode 0600, NAME=value lines) instead of "
         "printing them",
+    )
+    group.add_argument(
+        "--auth-token-mode",
+        choices=tuple(FILE_MODES),
+        default="0600",
+        help="mode of the --auth-token-file: 0600 (default), or 0640/0644 when the app "
+        "container runs as another user and the file sits on a volume only this pod mounts",
     )
     add_force_option(group, "--auth-token-file/--env-file")
     group.add_argument(
@@ -122,7 +135,10 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
             if ns.auth_token_file:
                 # No trailing newline: SDKs send the file's content verbatim.
                 server_auth.write_private_file(
-                    ns.auth_token_file, server.auth_token, force=ns.force
+                    ns.auth_token_file,
+                    server.auth_token,
+                    force=ns.force,
+                    mode=FILE_MODES[ns.auth_token_mode],
                 )
             client = server.client_env(token_file=ns.auth_token_file)
             if ns.env_file:

@@ -11,6 +11,7 @@ from typing import Any
 
 from gcp2aws import signals
 from gcp2aws.cli.common import (
+    FILE_MODES,
     SOURCE_OPTIONS,
     add_force_option,
     add_options,
@@ -30,7 +31,6 @@ or, in ~/.aws/config, web_identity_token_file = PATH and role_arn = ARN.
 --once refreshes PATH only when its token is missing or about to expire (for cron).
 """
 
-MODES = {"0600": 0o600, "0640": 0o640, "0644": 0o644}
 UNVERIFIED_NOTE = (
     "signature NOT verified: these are the claims as sent; AWS STS verifies the signature"
 )
@@ -72,7 +72,7 @@ def register(sub: Any) -> None:
     )
     out.add_argument(
         "--mode",
-        choices=tuple(MODES),
+        choices=tuple(FILE_MODES),
         help="with --write: file mode, 0600 (default), or 0640/0644 for a shared volume",
     )
     # Seconds ahead of exp to refresh; tests shorten it to rotate within seconds.
@@ -145,7 +145,7 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     watcher = Watcher(
         fetch,
         ns.write,
-        mode=MODES[ns.mode or "0600"],
+        mode=FILE_MODES[ns.mode or "0600"],
         lead=schedule.TOKEN_LEAD if ns.lead is None else ns.lead,
         stop=stop,
         force=ns.force,

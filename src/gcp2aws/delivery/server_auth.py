@@ -94,17 +94,18 @@ def check_private_file(path: str, *, force: bool = False) -> str:
         raise UsageError(str(exc), hint=exc.hint) from exc
 
 
-def write_private_file(path: str, text: str, *, force: bool = False) -> None:
+def write_private_file(path: str, text: str, *, force: bool = False, mode: int = 0o600) -> None:
     """Atomically replace ``path`` with ``text``: a 0600 temp file, fsync, rename.
 
     A reader (an SDK re-reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) sees the old content
-    or the new, never a partial token; the file is never readable by others, even briefly.
+    or the new, never a partial token; the file is never readable by others, even briefly,
+    unless ``mode`` (applied before the rename) says so.
     """
     from gcp2aws import atomicfile
 
     path = check_private_file(path, force=force)
     try:
-        atomicfile.replace(path, text.encode("utf-8"), prefix=".gcp2aws-")
+        atomicfile.replace(path, text.encode("utf-8"), mode=mode, prefix=".gcp2aws-")
     except OSError as exc:
         raise ConfigError(
             f"cannot write {path}: {exc.strerror or exc}",
