@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from gcp2aws import yamltext
 from gcp2aws.errors import TokenInvalidError, UsageError
 
 if TYPE_CHECKING:
@@ -23,10 +24,6 @@ MAX_SESSION_DURATION = 3600
 _ROLE_NAME_RE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 _DESCRIPTION_RE = re.compile(r"[\t\n\r\u0020-\u007e\u00a1-\u00ff]{0,1000}")
 _HCL_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_YAML_PLAIN_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_YAML_UNPRINTABLE_RE = re.compile(
-    "[^\\x20-\\x7e\\xa0-\\ud7ff\\ue000-\\ufefe\\uff00-\\ufffd\\U00010000-\\U0010ffff]"
-)
 _HCL_KEYWORDS = frozenset({"true", "false", "null", "for", "in", "if", "endfor", "endif"})
 
 
@@ -157,7 +154,7 @@ def _hcl_value(value: Any, indent: int) -> str:
             f"{inner}{_hcl_key(str(k))} = {_hcl_value(v, indent + 1)}" for k, v in value.items()
         ]
         return "{\n" + "\n".join(lines) + f"\n{pad}}}"
-    if _is_container(value) and value:
+    if yamltext.is_container(value) and value:
         lines = [f"{inner}{_hcl_value(v, indent + 1)}," for v in value]
         return "[\n" + "\n".join(lines) + f"\n{pad}]"
     return _hcl_scalar(value)
@@ -166,7 +163,7 @@ def _hcl_value(value: Any, indent: int) -> str:
 def _hcl_scalar(value: Any) -> str:
     if isinstance(value, Mapping):
         return "{}"
-    if _is_container(value):
+    if yamltext.is_container(value):
         return "[]"
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -205,78 +202,16 @@ def _render_terraform(policy: Mapping[str, Any], role_name: str, description: st
 # --- CloudFormation ----------------------------------------------------------------------------
 
 
-def _yaml_scalar(value: Any) -> str:
-    """A YAML flow scalar; every string is double-quoted so YAML cannot re-type "yes" or "1e3"."""
-    import json
-
-    if not isinstance(value, str):
-        return json.dumps(value)
-    body = json.dumps(value, ensure_ascii=False)[1:-1]
-    # JSON leaves these raw but YAML forbids them unescaped; \U covers astral code points.
-    return '"' + _YAML_UNPRINTABLE_RE.sub(lambda m: f"\\U{ord(m.group()):08x}", body) + '"'
-
-
-def _yaml_key(key: str) -> str:
-    return key if _YAML_PLAIN_KEY_RE.fullmatch(key) else _yaml_scalar(key)
-
-
-def _yaml_block(value: Any, indent: int) -> list[str]:
-    """Block-style YAML lines for a policy value, every line indented by ``indent`` levels."""
-    pad = "  " * indent
-    if isinstance(value, Mapping):
-        if not value:
-            return [f"{pad}{{}}"]
-        lines: list[str] = []
-        for key, item in value.items():
-            head = f"{pad}{_yaml_key(str(key))}:"
-            if _is_container(item) and item:
-                lines.append(head)
-                lines.extend(_yaml_block(item, indent + 1))
-            else:
-                lines.append(f"{head} {_yaml_inline(item)}")
-        return lines
-    if _is_container(value):
-        if not value:
-            return [f"{pad}[]"]
-        lines = []
-        for item in value:
-            if _is_container(item) and item:
-                # "- " takes the place of one indent level on the item's first line.
-                block = _yaml_block(item, indent + 1)
-                lines.append(f"{pad}- {block[0].lstrip()}")
-                lines.extend(block[1:])
-            else:
-                lines.append(f"{pad}- {_yaml_inline(item)}")
-        return lines
-    return [f"{pad}{_yaml_inline(value)}"]
-
-
-def _is_container(value: Any) -> bool:
-    return isinstance(value, Mapping) or (
-        isinstance(value, Sequence) and not isinstance(value, (str, bytes))
-    )
-
-
-def _yaml_inline(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "{}"
-    if _is_container(value):
-        return "[]"
-    if not isinstance(value, (str, int, float, bool)) and value is not None:
-        raise UsageError(f"Cannot render a {type(value).__name__} in a policy document")
-    return _yaml_scalar(value)
-
-
 def _render_cloudformation(policy: Mapping[str, Any], role_name: str, description: str) -> str:
     head = [
         'AWSTemplateFormatVersion: "2010-09-09"',
-        f"Description: {_yaml_scalar(f'IAM role {role_name} for Google service accounts')}",
+        f"Description: {yamltext.scalar(f'IAM role {role_name} for Google service accounts')}",
         "Resources:",
         "  Role:",
         "    Type: AWS::IAM::Role",
         "    Properties:",
-        f"      RoleName: {_yaml_scalar(role_name)}",
-        f"      Description: {_yaml_scalar(description)}",
+        f"      RoleName: {yamltext.scalar(role_name)}",
+        f"      Description: {yamltext.scalar(description)}",
         f"      MaxSessionDuration: {MAX_SESSION_DURATION}",
         "      AssumeRolePolicyDocument:",
     ]
@@ -286,7 +221,7 @@ def _render_cloudformation(policy: Mapping[str, Any], role_name: str, descriptio
         "    Value:",
         "      Fn::GetAtt: [Role, Arn]",
     ]
-    return "\n".join([*head, *_yaml_block(policy, 4), *tail]) + "\n"
+    return "\n".join([*head, *yamltext.block(policy, 4), *tail]) + "\n"
 
 
 # --- AWS CLI -----------------------------------------------------------------------------------
