@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "gcp2aws.cli.cache",
     "gcp2aws.cli.demo",
     "gcp2aws.cli.emulator",
+    "gcp2aws.cli.webhook",
     "gcp2aws.cli.completion",
 )
 
