@@ -36,6 +36,7 @@ PROJECTED_TOKEN_PATH = PROJECTED_DIR + "/token"
 ENDPOINT_PORT = 9911
 ENDPOINT_URL = f"http://127.0.0.1:{ENDPOINT_PORT}/"
 SIDECAR_UID = 65532  # the image's USER
+REGION_NAMES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 # Requests and limits from the measured idle RSS of each sidecar (docs/gke.md): the request
 # covers the measured figure with headroom, the limit absorbs start-up and refresh peaks.
@@ -94,7 +95,7 @@ def mutate(pod: Mapping[str, Any], want: Injection, options: Options) -> Result:
         mount = _mount(RUN_VOLUME, RUN_DIR, read_only=True)
     for container in targets:
         _add_env(container, env)
-        _add_mount(container, mount)
+        _add_mount(container, mount, result)
         result.containers.append(str(container.get("name")))
     new_annotations = metadata.setdefault("annotations", {})
     new_annotations.setdefault(injection.INJECTED, want.mode)
@@ -105,7 +106,7 @@ def mutate(pod: Mapping[str, Any], want: Injection, options: Options) -> Result:
 
 
 def _session_name() -> dict[str, Any]:
-    return {"valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}
+    return {"valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
 
 
 def _region_env(want: Injection) -> list[dict[str, Any]]:
@@ -148,8 +149,18 @@ def _endpoint_env(want: Injection) -> list[dict[str, Any]]:
 
 def _add_env(container: dict[str, Any], env: list[dict[str, Any]]) -> None:
     current = container.get("env") or []
-    taken = {item.get("name") for item in current}
-    missing = [dict(item) for item in env if item["name"] not in taken]
+    by_name = {item.get("name"): item for item in current}
+    # The author's region wins for both names: SDKs read one or the other, and two different
+    # regions in one container would send them to different places.
+    user_region = next((by_name[n] for n in REGION_NAMES if n in by_name), None)
+    missing = []
+    for wanted in env:
+        name = wanted["name"]
+        if name in by_name:
+            continue
+        if name in REGION_NAMES and user_region is not None:
+            wanted = {**{k: v for k, v in user_region.items() if k != "name"}, "name": name}  # noqa: PLW2901
+        missing.append(copy.deepcopy(wanted))
     if missing:
         container["env"] = [*current, *missing]
 
@@ -161,13 +172,19 @@ def _mount(volume: str, path: str, *, read_only: bool = False) -> dict[str, Any]
     return mount
 
 
-def _add_mount(container: dict[str, Any], mount: dict[str, Any]) -> None:
+def _add_mount(container: dict[str, Any], mount: dict[str, Any], result: Result) -> None:
     current = container.get("volumeMounts") or []
+    path = mount["mountPath"]
     # The author's mount wins, at the same path or of the same volume.
-    if any(
-        m.get("mountPath", "").rstrip("/") == mount["mountPath"] or m.get("name") == mount["name"]
-        for m in current
-    ):
+    if any(m.get("name") == mount["name"] for m in current):
+        return
+    taken = next((m for m in current if m.get("mountPath", "").rstrip("/") == path), None)
+    if taken is not None:
+        result.warnings.append(
+            f"gcp2aws: container {container.get('name')} mounts its own volume "
+            f"{taken.get('name')} at {path}, so it will not see the credentials gcp2aws "
+            "puts there"
+        )
         return
     container["volumeMounts"] = [*current, mount]
 

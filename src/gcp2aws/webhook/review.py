@@ -81,9 +81,7 @@ def answer(request: Mapping[str, Any], lookup: Lookup, options: mutate.Options) 
     pod = request.get("object")
     if not isinstance(pod, dict):
         raise ReviewError("request.object is missing")
-    metadata, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    if not isinstance(metadata, dict) or not isinstance(spec, dict):
-        raise ReviewError("request.object is not a Pod")
+    metadata, spec = _pod_shape(pod)
     out.namespace = str(request.get("namespace") or metadata.get("namespace") or "")
     out.service_account = str(
         spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
@@ -116,6 +114,27 @@ def answer(request: Mapping[str, Any], lookup: Lookup, options: mutate.Options) 
         json.dumps(patch, separators=(",", ":")).encode()
     ).decode()
     return out
+
+
+def _pod_shape(pod: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Pod's metadata and spec, once every part the mutation walks has the right type."""
+    metadata = {} if pod.get("metadata") is None else pod["metadata"]
+    spec = {} if pod.get("spec") is None else pod["spec"]
+    if not isinstance(metadata, dict) or not isinstance(spec, dict):
+        raise ReviewError("request.object is not a Pod")
+    lists = {
+        key: [] if spec.get(key) is None else spec[key]
+        for key in ("containers", "initContainers", "volumes")
+    }
+    for key, items in lists.items():
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ReviewError(f"request.object.spec.{key} is not a list of objects")
+    for container in lists["containers"] + lists["initContainers"]:
+        for key in ("env", "volumeMounts"):
+            items = [] if container.get(key) is None else container[key]
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise ReviewError(f"a container's {key} is not a list of objects")
+    return metadata, spec
 
 
 def _patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -3,9 +3,10 @@
 The reflector is the usual client-go shape, on lightkube: list every ServiceAccount (keeping
 only the ``gcp2aws.io/*`` annotations), then watch from the list's resourceVersion. When the
 watch ends, fails or reports ``410 Gone`` (the version was compacted away), it lists again,
-which also forgets ServiceAccounts deleted while it was away. A watch that goes silent for
-longer than the server-side timeout plus a grace period is closed from the outside: a
-half-open connection cannot stall the cache forever.
+which also forgets ServiceAccounts deleted while it was away. The API server ends each watch
+after ``timeoutSeconds``; a watch silent for longer than that plus a grace period is a dead
+connection, and its read times out (lightkube reads watches without a timeout by default), so
+a half-open connection cannot stall the cache forever.
 
 A review for a ServiceAccount the cache has not seen (created a moment before its Pods, as one
 ``kubectl apply`` does) falls back to a GET with a short deadline.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gcp2aws.webhook")
 
 WATCH_TIMEOUT = 300  # seconds the API server keeps one watch open (timeoutSeconds)
-WATCH_GRACE = 30  # silence past the timeout after which the watch is presumed dead
+WATCH_GRACE = 30  # silence past timeoutSeconds after which the watch's read times out
 LIST_TIMEOUT = 10.0  # one page of the list; watches have no read timeout, hence the watchdog
 GET_TIMEOUT = 2.0  # a cache miss during admission: the webhook's own timeout is 5 s
 BACKOFF_INITIAL = 0.5
@@ -59,7 +59,6 @@ class ServiceAccountCache:
         self._lock = threading.Lock()
         self._items: dict[Key, dict[str, str]] = {}
         self._client: Client | None = None
-        self._last_activity = time.monotonic()
         self.synced = threading.Event()
         self._stop = threading.Event()
 
@@ -135,9 +134,9 @@ class ServiceAccountCache:
 
     def _connect(self) -> Client:
         client = self._factory(LIST_TIMEOUT)
+        _bound_watch_reads(client, self._watch_timeout + WATCH_GRACE)
         with self._lock:
             self._client = client
-        self._last_activity = time.monotonic()
         return client
 
     def _close_client(self) -> None:
@@ -167,8 +166,6 @@ class ServiceAccountCache:
         from lightkube.types import OnErrorAction, OnErrorResult
 
         client = self._client or self._connect()
-        watchdog = threading.Thread(target=self._watchdog, args=(client,), daemon=True)
-        watchdog.start()
 
         def give_up(_exc: Exception, _count: int) -> OnErrorResult:
             return OnErrorResult(OnErrorAction.RAISE)
@@ -181,7 +178,6 @@ class ServiceAccountCache:
             on_error=give_up,
         )
         for kind, account in events:
-            self._last_activity = time.monotonic()
             meta = account.metadata
             if self._stop.is_set():
                 return
@@ -195,17 +191,13 @@ class ServiceAccountCache:
                     self._items[key] = _ours(meta.annotations)
             self._on_event(kind.lower())
 
-    def _watchdog(self, client: Client) -> None:
-        limit = self._watch_timeout + WATCH_GRACE
-        while not self._stop.is_set():
-            with self._lock:
-                if self._client is not client:
-                    return
-            if time.monotonic() - self._last_activity > limit:
-                log.warning("ServiceAccount watch silent for %ds; reconnecting", limit)
-                self._close_client()
-                return
-            self._stop.wait(min(5.0, limit / 4))
+
+def _bound_watch_reads(client: Client, seconds: float) -> None:
+    """Give the client's watches a read timeout: lightkube sets none (its ``_watch_timeout``)."""
+    inner = getattr(client, "_client", None)
+    timeout = getattr(inner, "_watch_timeout", None)
+    if timeout is not None and hasattr(timeout, "read"):
+        timeout.read = seconds
 
 
 def _describe(exc: BaseException) -> str:
