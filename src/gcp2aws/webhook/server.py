@@ -188,8 +188,8 @@ class WebhookServer:
             log.debug("admission failed", exc_info=True)
             self._fail(req, 500, "internal", type(exc).__name__, started=started, uid=uid)
             return
-        self.send(req, 200, result.response)
         elapsed = time.perf_counter() - started
+        # Counted and logged before the answer leaves: whoever saw it can read the metric.
         self.metrics.admissions.labels(result.outcome, result.reason).inc()
         self.metrics.latency.observe(elapsed)
         self._log(
@@ -204,6 +204,7 @@ class WebhookServer:
             warnings=result.response["response"].get("warnings"),
             durationMs=round(elapsed * 1000, 3),
         )
+        self.send(req, 200, result.response)
 
     def _fail(
         self,
@@ -215,7 +216,6 @@ class WebhookServer:
         started: float,
         uid: str | None,
     ) -> None:
-        self.send(req, code, review.status(code, message))
         elapsed = time.perf_counter() - started
         self.metrics.admissions.labels("error", reason).inc()
         self.metrics.latency.observe(elapsed)
@@ -229,6 +229,7 @@ class WebhookServer:
             error=message,
             durationMs=round(elapsed * 1000, 3),
         )
+        self.send(req, code, review.status(code, message))
 
     def _read_body(self, req: _Handler) -> bytes:
         length_text = req.headers.get("Content-Length")
