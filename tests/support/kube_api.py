@@ -87,8 +87,13 @@ class FakeKubeApi:
             self._cond.notify_all()
 
     def compact(self) -> None:
-        """Forget the event history, as etcd compaction does: older versions now expire."""
+        """Forget the event history, as etcd compaction does: older versions now expire.
+
+        The global resourceVersion moves on too (other objects are written all the time), so
+        a client resuming from the last ServiceAccount version it saw is now too old.
+        """
         with self._cond:
+            self._version += 1
             self._events.clear()
             self._oldest = self._version
             self._cond.notify_all()
