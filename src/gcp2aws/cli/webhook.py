@@ -188,12 +188,12 @@ def run_serve(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws.webhook.server import WebhookServer
     from gcp2aws.webhook.serviceaccounts import ServiceAccountCache
 
-    cert_file = _setting(ns.cert_file, environ, "GCP2AWS_WEBHOOK_CERT_FILE", "--cert-file")
-    key_file = _setting(ns.key_file, environ, "GCP2AWS_WEBHOOK_KEY_FILE", "--key-file")
-    image = _setting(ns.sidecar_image, environ, "GCP2AWS_WEBHOOK_SIDECAR_IMAGE", "--sidecar-image")
     region = ns.default_region or environ.get("GCP2AWS_WEBHOOK_DEFAULT_REGION") or None
     if region is not None:
         validation.region(region)
+    cert_file = _setting(ns.cert_file, environ, "GCP2AWS_WEBHOOK_CERT_FILE", "--cert-file")
+    key_file = _setting(ns.key_file, environ, "GCP2AWS_WEBHOOK_KEY_FILE", "--key-file")
+    image = _setting(ns.sidecar_image, environ, "GCP2AWS_WEBHOOK_SIDECAR_IMAGE", "--sidecar-image")
     _json_logging()
     metrics = Metrics()
     try:
