@@ -26,9 +26,9 @@ def hcl_unquote(value: Any) -> Any:
 def parse_terraform(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(role attributes, policy) from the rendered Terraform, as python-hcl2 reads them."""
     data = hcl2.loads(text)
-    (resource,) = data["resource"]
+    roles = [r for r in data["resource"] if list(r) == ['"aws_iam_role"']]
+    (resource,) = roles  # other resources (an OIDC provider) may come with it
     (labels,) = resource.values()
-    assert list(resource) == ['"aws_iam_role"']
     (role,) = labels.values()
     expr = role["assume_role_policy"]
     prefix, suffix = "${jsonencode(", ")}"

@@ -39,11 +39,23 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--role-name", default="gcp2aws", help="role name for terraform/cloudformation/aws-cli"
     )
+    k8s = parser.add_argument_group(
+        "projected Kubernetes token (gcp2aws.io/mode: projected)",
+        "Instead of a Google identity: the cluster's IAM OIDC provider and a role that trusts "
+        "one ServiceAccount's projected token. Needs no token source.",
+    )
+    k8s.add_argument("--kubernetes-issuer", metavar="URL", help="the cluster's OIDC issuer")
+    k8s.add_argument("--namespace", metavar="NS", help="the ServiceAccount's namespace")
+    k8s.add_argument("--service-account", metavar="KSA", help="the ServiceAccount's name")
+    k8s.add_argument("--account-id", metavar="ID", help="the AWS account of the role")
     parser.set_defaults(func=run)
 
 
 def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws.policy import generate as policygen
+
+    if ns.kubernetes_issuer or ns.namespace or ns.service_account or ns.account_id:
+        return _run_kubernetes(ns)
     from gcp2aws.provider import CredentialProvider
     from gcp2aws.retry import Deadline
 
@@ -53,4 +65,45 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
         token, audience=settings.audience, session_name_pattern=ns.session_pattern
     )
     write_stdout(policygen.render(policy, ns.format, role_name=ns.role_name))
+    return 0
+
+
+def _run_kubernetes(ns: argparse.Namespace) -> int:
+    from gcp2aws import validation
+    from gcp2aws.errors import UsageError
+    from gcp2aws.policy import generate as policygen
+    from gcp2aws.settings import DEFAULT_AUDIENCE
+
+    flags = {
+        "--kubernetes-issuer": ns.kubernetes_issuer,
+        "--namespace": ns.namespace,
+        "--service-account": ns.service_account,
+        "--account-id": ns.account_id,
+    }
+    missing = [flag for flag, value in flags.items() if not value]
+    if missing:
+        raise UsageError(
+            f"{', '.join(missing)} missing: a projected-token trust policy needs all of "
+            + ", ".join(flags),
+            hint="e.g. --kubernetes-issuer https://container.googleapis.com/v1/projects/P/"
+            "locations/L/clusters/C --namespace shop --service-account app --account-id ID",
+        )
+    audience = validation.audience(ns.audience or DEFAULT_AUDIENCE)
+    policy = policygen.kubernetes_trust_policy(
+        ns.kubernetes_issuer,
+        namespace=ns.namespace,
+        service_account=ns.service_account,
+        account_id=ns.account_id,
+        audience=audience,
+    )
+    write_stdout(
+        policygen.render_with_provider(
+            policy,
+            ns.format,
+            issuer=ns.kubernetes_issuer.rstrip("/"),
+            audience=audience,
+            role_name=ns.role_name,
+            description="Assumed with a projected Kubernetes service-account token",
+        )
+    )
     return 0

@@ -75,6 +75,139 @@ def trust_policy(
     }
 
 
+KUBERNETES_SID = "AllowKubernetesServiceAccount"
+_ISSUER_RE = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?")
+_DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+_DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", re.ASCII)
+_ACCOUNT_RE = re.compile(r"[0-9]{12}", re.ASCII)
+
+
+def issuer_host_path(issuer: str) -> str:
+    """What IAM names an OIDC provider by, and prefixes its condition keys with: the issuer
+    URL without ``https://`` and without a trailing slash."""
+    if not _ISSUER_RE.fullmatch(issuer) or len(issuer) > 255:
+        raise UsageError(
+            f"invalid issuer URL {issuer[:100]!r}",
+            hint="IAM OIDC providers need an https:// URL without query or fragment, e.g. "
+            "https://container.googleapis.com/v1/projects/P/locations/L/clusters/C",
+        )
+    return issuer.removeprefix("https://").rstrip("/")
+
+
+def kubernetes_trust_policy(
+    issuer: str, *, namespace: str, service_account: str, account_id: str, audience: str
+) -> dict[str, Any]:
+    """The trust policy for a projected Kubernetes service-account token: the cluster's IAM
+    OIDC provider as principal, ``ISSUER:sub`` = ``system:serviceaccount:NS:KSA`` and
+    ``ISSUER:aud`` = the projected token's audience."""
+    host_path = issuer_host_path(issuer)
+    if not _DNS_LABEL_RE.fullmatch(namespace):
+        raise UsageError(f"invalid namespace {namespace[:80]!r}", hint="Use the namespace's name")
+    if not _DNS_SUBDOMAIN_RE.fullmatch(service_account):
+        raise UsageError(
+            f"invalid service account name {service_account[:80]!r}",
+            hint="Use the Kubernetes ServiceAccount's name",
+        )
+    if not _ACCOUNT_RE.fullmatch(account_id):
+        raise UsageError(
+            f"invalid AWS account id {account_id[:40]!r}", hint="Pass the 12-digit account id"
+        )
+    provider = f"arn:aws:iam::{account_id}:oidc-provider/{host_path}"
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": KUBERNETES_SID,
+                "Effect": "Allow",
+                "Principal": {"Federated": provider},
+                "Action": ACTION,
+                "Condition": {
+                    "StringEquals": {
+                        f"{host_path}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{host_path}:aud": audience,
+                    }
+                },
+            }
+        ],
+    }
+
+
+def render_with_provider(
+    policy: Mapping[str, Any],
+    fmt: str,
+    *,
+    issuer: str,
+    audience: str,
+    role_name: str = "gcp2aws",
+    description: str = DEFAULT_DESCRIPTION,
+) -> str:
+    """The IAM OIDC provider for ``issuer`` and the role trusting it, in one of FORMATS.
+
+    IAM fetches the issuer's discovery document and JWKS itself when the provider is created,
+    so no certificate thumbprint is given.
+    """
+    role = render(policy, fmt, role_name=role_name, description=description)
+    if fmt == "json":
+        import json
+
+        document = {
+            "OpenIDConnectProvider": {"Url": issuer, "ClientIDList": [audience]},
+            "AssumeRolePolicyDocument": policy,
+        }
+        return json.dumps(document, indent=2) + "\n"
+    if fmt == "terraform":
+        label = _terraform_label(role_name)
+        provider = (
+            f'resource "aws_iam_openid_connect_provider" "{label}_cluster" {{\n'
+            f"  url            = {_hcl_string(issuer)}\n"
+            f"  client_id_list = [{_hcl_string(audience)}]\n"
+            "}\n\n"
+        )
+        role = role.replace(
+            "  assume_role_policy = ",
+            f"  depends_on         = [aws_iam_openid_connect_provider.{label}_cluster]\n"
+            "  assume_role_policy = ",
+            1,
+        )
+        return provider + role
+    if fmt == "cloudformation":
+        head, _, rest = role.partition("Resources:\n")
+        head = head.replace("for Google service accounts", "for a Kubernetes service account")
+        resource = [
+            "  ClusterProvider:",
+            "    Type: AWS::IAM::OIDCProvider",
+            "    Properties:",
+            f"      Url: {yamltext.scalar(issuer)}",
+            "      ClientIdList:",
+            f"        - {yamltext.scalar(audience)}",
+        ]
+        rest = rest.replace(
+            "    Type: AWS::IAM::Role\n",
+            "    Type: AWS::IAM::Role\n    DependsOn: ClusterProvider\n",
+            1,
+        )
+        return head + "Resources:\n" + "\n".join(resource) + "\n" + rest
+    import shlex
+
+    create = shlex.join(
+        [
+            "aws",
+            "iam",
+            "create-open-id-connect-provider",
+            "--url",
+            issuer,
+            "--client-id-list",
+            audience,
+        ]
+    )
+    return (
+        "# Create the cluster's OIDC provider (once per cluster and account):\n"
+        + create
+        + "\n"
+        + role
+    )
+
+
 def render(
     policy: Mapping[str, Any],
     fmt: str,

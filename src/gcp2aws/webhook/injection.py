@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gcp2aws import sanitize, validation
+from gcp2aws import sanitize, settings, validation
 from gcp2aws.errors import UsageError
 
 PREFIX = "gcp2aws.io/"
@@ -42,7 +42,7 @@ POD_IGNORED_KEYS = SERVICE_ACCOUNT_KEYS
 
 MODES = ("sidecar", "endpoint", "projected")
 DEFAULT_MODE = "sidecar"
-DEFAULT_AUDIENCE = "sts.amazonaws.com"
+DEFAULT_AUDIENCE = settings.DEFAULT_AUDIENCE
 # Projected token lifetime: the kubelet rotates at 80% of it. The API server's minimum is
 # 600 s; 86400 is what the EKS pod identity webhook uses.
 DEFAULT_TOKEN_EXPIRATION = 86400
