@@ -23,6 +23,7 @@ _HOP_HEADERS = frozenset(
 )
 
 
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 _SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/sts/aws4_request")
 
 
@@ -62,6 +63,8 @@ class LocalSts(BaseEmulator):
         port: int = 0,
         timeout: float = 30.0,
         verify_with: Signer | None = None,
+        issuers: tuple[str, ...] = GOOGLE_ISSUERS,
+        audiences: tuple[str, ...] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Create (not start) the local STS.
@@ -69,12 +72,16 @@ class LocalSts(BaseEmulator):
         With ``verify_with`` (e.g. ``metadata.signer``), AssumeRoleWithWebIdentity first checks
         the token like STS would: RS256 signature by that key, ``iss`` accounts.google.com and
         ``exp`` in the future, answering InvalidIdentityToken / ExpiredTokenException otherwise.
+        ``issuers`` and ``audiences`` stand for the account's OIDC providers and their client
+        IDs (for a Kubernetes cluster's issuer, say); ``audiences=None`` accepts any ``aud``.
         """
         super().__init__(host=host, port=port)
         self._moto: Any = None
         self._moto_address: tuple[str, int] | None = None
         self._timeout = timeout
         self._verify_with = verify_with
+        self._issuers = issuers
+        self._audiences = audiences
         self._clock = clock
         self._last_claims: dict[str, Any] | None = None
         self._signed_regions: list[tuple[str, str]] = []
@@ -157,8 +164,20 @@ class LocalSts(BaseEmulator):
             claims = self._verify_with.verify(token)
         except (ValueError, UnicodeDecodeError):
             return StsError("InvalidIdentityToken", "The web identity token signature is invalid")
-        if claims.get("iss") not in ("https://accounts.google.com", "accounts.google.com"):
-            return StsError("InvalidIdentityToken", "The token issuer is not accounts.google.com")
+        if claims.get("iss") not in self._issuers:
+            if self._issuers == GOOGLE_ISSUERS:
+                return StsError(
+                    "InvalidIdentityToken", "The token issuer is not accounts.google.com"
+                )
+            return StsError(
+                "InvalidIdentityToken",
+                "No OpenIDConnect provider found in your account for "
+                f"{str(claims.get('iss'))[:200]}",
+            )
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self._audiences is not None and not set(map(str, audiences)) & set(self._audiences):
+            return StsError("InvalidIdentityToken", "Incorrect token audience")
         exp = claims.get("exp")
         if not isinstance(exp, (int, float)) or exp <= self._clock():
             return StsError("ExpiredTokenException", "Token expired: the token exp is in the past")
