@@ -51,6 +51,11 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from gcp2aws.doctor.checks import Doctor, render_json, render_text
 
     cli = exchange_flags(ns)
+    if not cli.get("role_arn") and not environ.get("GCP2AWS_ROLE_ARN"):
+        from gcp2aws.doctor import web_identity
+
+        if web_identity.applies(environ) and not ns.profile:
+            return _run_web_identity(ns, environ)
     note = ""
     if not cli.get("role_arn") and not environ.get("GCP2AWS_ROLE_ARN"):
         from_profile, origin = settings_from_profile(environ, ns.profile)
@@ -74,6 +79,24 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     checks = doctor.run()
     if not ns.json and note:
         sys.stderr.write(f"gcp2aws: {note}\n")
+    write_stdout(render_json(checks) if ns.json else render_text(checks))
+    return int(ExitCode.OK if doctor.ok else ExitCode.CHECK_FAILED)
+
+
+def _run_web_identity(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """A Pod whose own SDK exchanges AWS_WEB_IDENTITY_TOKEN_FILE: check what that SDK does."""
+    from gcp2aws.doctor.checks import render_json, render_text
+    from gcp2aws.doctor.web_identity import WebIdentityDoctor
+
+    doctor = WebIdentityDoctor(
+        environ, trust_policy_file=ns.trust_policy, fetch_role_policy=not ns.no_iam
+    )
+    checks = doctor.run()
+    if not ns.json:
+        sys.stderr.write(
+            "gcp2aws: checking the SDK's web identity setup (AWS_WEB_IDENTITY_TOKEN_FILE, "
+            "AWS_ROLE_ARN)\n"
+        )
     write_stdout(render_json(checks) if ns.json else render_text(checks))
     return int(ExitCode.OK if doctor.ok else ExitCode.CHECK_FAILED)
 

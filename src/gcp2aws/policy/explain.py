@@ -151,6 +151,11 @@ def _sub_note(wanted: Sequence[str], actual: Sequence[str] | None) -> str:
 def principal_note(listed: Sequence[str], kinds: Sequence[str], request_principal: str) -> str:
     """Why a Principal block does not name the Google built-in provider, and the fix."""
     fix = f'use "Principal": {{"Federated": "{request_principal}"}}'
+    if request_principal.startswith("arn:"):  # another issuer, e.g. a Kubernetes cluster's
+        return (
+            f"Tokens of this issuer are federated by the IAM OIDC provider "
+            f"{request_principal}: {fix}."
+        )
     for value in listed:
         match = _OIDC_ARN_RE.fullmatch(value)
         if match and match.group(1).rstrip("/") == request_principal:

@@ -18,6 +18,7 @@ from typing import Any
 import jsonpatch
 import pytest
 
+from gcp2aws.emulator.faults import StsError
 from gcp2aws.emulator.local_sts import LocalSts
 from gcp2aws.emulator.signer import Signer
 from gcp2aws.policy import generate
@@ -251,3 +252,99 @@ def test_a_token_from_an_unknown_issuer_is_refused_like_sts_does(
     )
     assert done.returncode != 0
     assert "InvalidIdentityToken" in done.stderr
+
+
+def doctor_env(
+    env: Env, tmp_path: Path, sts: LocalSts, token: str, role: str = ROLE
+) -> dict[str, str]:
+    path = tmp_path / "token"
+    path.write_text(token)
+    return {
+        **base_env(env, tmp_path),
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(path),
+        "AWS_ROLE_ARN": role,
+        "AWS_ROLE_SESSION_NAME": POD_NAME,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_STS": sts.url,
+    }
+
+
+def doctor(environ: dict[str, str], *args: str) -> tuple[int, list[dict[str, str]], str]:
+    done = subprocess.run(
+        [gcp2aws_exe(), "doctor", "--json", "--no-iam", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr
+    checks: list[dict[str, str]] = json.loads(done.stdout)["checks"]
+    return done.returncode, checks, done.stderr
+
+
+def by_name(checks: list[dict[str, str]], name: str) -> dict[str, str]:
+    (check,) = [c for c in checks if c["name"] == name]
+    return check
+
+
+def projected_volume() -> dict[str, Any]:
+    (volume,) = [
+        v for v in mutated("projected")["spec"]["volumes"] if v["name"] == mutate.PROJECTED_VOLUME
+    ]
+    return volume
+
+
+def test_doctor_in_a_projected_pod_passes_what_the_sdk_will_do(
+    env: Env, cluster_issuer: tuple[Signer, LocalSts], tmp_path: Path
+) -> None:
+    signer, sts = cluster_issuer
+    environ = doctor_env(env, tmp_path, sts, projected_token(signer, projected_volume()))
+    code, checks, _ = doctor(environ)
+    assert code == 0, checks
+    assert "system:serviceaccount:shop:app" in by_name(checks, "token file")["detail"]
+    assert by_name(checks, "exchange")["status"] == "PASS"
+
+
+def test_doctor_in_a_projected_pod_names_the_condition_that_fails(
+    env: Env, cluster_issuer: tuple[Signer, LocalSts], tmp_path: Path
+) -> None:
+    signer, sts = cluster_issuer
+    token = projected_token(signer, projected_volume(), namespace="dev")  # the wrong namespace
+    policy = tmp_path / "trust.json"
+    policy.write_text(
+        json.dumps(
+            generate.kubernetes_trust_policy(
+                ISSUER,
+                namespace="shop",
+                service_account="app",
+                account_id="123456789012",
+                audience="sts.amazonaws.com",
+            )
+        )
+    )
+    sts.inject(
+        StsError(
+            "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", status=403
+        )
+    )
+    code, checks, _ = doctor(doctor_env(env, tmp_path, sts, token), "--trust-policy", str(policy))
+    assert code == 9
+    assert by_name(checks, "exchange")["status"] == "FAIL"
+    trust = by_name(checks, "trust policy")
+    assert trust["status"] == "FAIL"
+    assert ":sub" in trust["detail"]
+    assert "system:serviceaccount:dev:app" in trust["detail"]
+
+
+def test_doctor_explains_an_issuer_aws_cannot_verify(
+    env: Env, cluster_issuer: tuple[Signer, LocalSts], tmp_path: Path
+) -> None:
+    _, sts = cluster_issuer
+    token = projected_token(Signer(), projected_volume())
+    code, checks, _ = doctor(doctor_env(env, tmp_path, sts, token))
+    assert code == 9
+    exchange = by_name(checks, "exchange")
+    assert "InvalidIdentityToken" in exchange["detail"]
+    assert ".well-known/openid-configuration" in exchange["fix"]
+    assert "gcp2aws.io/mode: sidecar" in exchange["fix"]
