@@ -46,8 +46,8 @@ class FakeKubeApi:
         self._accounts: dict[tuple[str, str], dict[str, Any]] = {}
         self._events: list[tuple[int, str, dict[str, Any]]] = []
         self._oldest = self._version  # watches from below this get 410
-        self._generation = 0  # bumped by drop_watches() and stall_watches()
-        self._stalled_below = 0  # watches of an older generation hang, silent, until stop()
+        self._generation = 0  # bumped by drop_watches()
+        self._stalled = False  # every watch, open or new, hangs silent: see stall_watches()
         self._stopped = False
         self.requests: list[str] = []  # "list", "watch", "get", "expired"
         self.fail_next: list[int] = []  # HTTP codes for the next requests, in order
@@ -105,10 +105,10 @@ class FakeKubeApi:
             self._cond.notify_all()
 
     def stall_watches(self) -> None:
-        """Silence every open watch without closing it: a half-open connection."""
+        """From now on every watch, open or new, stays open and sends nothing, as through a
+        half-open connection; lists and GETs still work."""
         with self._cond:
-            self._generation += 1
-            self._stalled_below = self._generation
+            self._stalled = True
             self._cond.notify_all()
 
     def count(self, kind: str) -> int:
@@ -243,7 +243,7 @@ class FakeKubeApi:
                 since = version
             with self._cond:
                 while True:
-                    if generation < self._stalled_below and not self._stopped:
+                    if self._stalled and not self._stopped:
                         self._cond.wait(0.2)  # silent, connection held open
                         continue
                     if self._generation != generation or self._stopped:

@@ -289,9 +289,8 @@ def by_name(checks: list[dict[str, str]], name: str) -> dict[str, str]:
 
 
 def projected_volume() -> dict[str, Any]:
-    (volume,) = [
-        v for v in mutated("projected")["spec"]["volumes"] if v["name"] == mutate.PROJECTED_VOLUME
-    ]
+    volumes: list[dict[str, Any]] = mutated("projected")["spec"]["volumes"]
+    (volume,) = [v for v in volumes if v["name"] == mutate.PROJECTED_VOLUME]
     return volume
 
 

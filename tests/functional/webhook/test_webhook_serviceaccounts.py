@@ -59,6 +59,7 @@ def api() -> Iterator[FakeKubeApi]:
 @pytest.fixture
 def reflector(api: FakeKubeApi, tmp_path: Path) -> Iterator[Reflector]:
     running = Reflector(api, tmp_path).start()
+    assert eventually(lambda: api.count("watch") == 1)  # listed, and now watching
     try:
         yield running
     finally:
@@ -150,7 +151,6 @@ def test_the_list_is_read_in_pages(api: FakeKubeApi, tmp_path: Path) -> None:
 
 
 def test_a_miss_gets_the_service_account_once(api: FakeKubeApi, reflector: Reflector) -> None:
-    assert eventually(lambda: api.count("watch") == 1)
     api.stall_watches()  # the watch will not bring it: only the GET can
     api.put("shop", "fresh", ROLE)
     assert reflector.cache.lookup("shop", "fresh") == ROLE
@@ -162,7 +162,6 @@ def test_a_miss_gets_the_service_account_once(api: FakeKubeApi, reflector: Refle
 def test_a_miss_that_the_api_server_cannot_answer_fails_the_lookup(
     api: FakeKubeApi, reflector: Reflector
 ) -> None:
-    assert eventually(lambda: api.count("watch") == 1)  # the failure must meet the GET
     api.fail_next = [500]
     with pytest.raises(LookupFailedError, match="answered 500"):
         reflector.cache.lookup("shop", "unknown")
