@@ -67,3 +67,31 @@ def test_python_dash_m_runs_the_cli_but_importing_it_does_not(env: Env) -> None:
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout == "True\n"  # nothing else ran
     assert imported.stderr == ""
+
+
+def test_a_subcommand_builds_only_its_own_parser() -> None:
+    import subprocess
+    import sys
+
+    from gcp2aws.cli.app import COMMAND_MODULES, command_module
+
+    assert command_module("exec") == "gcp2aws.cli.exec_"
+    assert command_module("credentials-file") == "gcp2aws.cli.credentials_file"
+    assert command_module("tokn") is None
+    assert command_module("--help") is None
+    names = [m.rsplit(".", 1)[1].rstrip("_").replace("_", "-") for m in COMMAND_MODULES]
+    assert all(command_module(name) for name in names)
+    # `token` never imports the other commands' modules (a sidecar keeps what it imports).
+    code = (
+        "import sys\n"
+        "from gcp2aws.cli.app import run\n"
+        "run(['token', '--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('gcp2aws.cli.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert "gcp2aws.cli.token" in loaded
+    assert "gcp2aws.cli.webhook" not in loaded
+    assert "gcp2aws.cli.serve" not in loaded

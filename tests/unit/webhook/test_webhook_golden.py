@@ -221,3 +221,16 @@ def test_the_fixtures_cover_every_mode_and_annotation() -> None:
         set(injection.SERVICE_ACCOUNT_KEYS) | {injection.SKIP_CONTAINERS, injection.INJECT} <= used
     )
     assert not set(GOLDEN.glob("*.json")) - {GOLDEN / f"{n}.json" for n in CASES}, "stale fixture"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_sidecar_command_line_parses_with_the_real_cli(name: str) -> None:
+    from gcp2aws.cli.app import build_parser, command_module
+
+    pod_after = json.loads((GOLDEN / f"{name}.json").read_text())["pod"]
+    for container in pod_after["spec"].get("initContainers", []):
+        if container["name"] == mutate.SIDECAR_NAME:
+            args = container["args"]
+            ns = build_parser(command_module(args[0])).parse_args(args)
+            assert ns.command == args[0]
+            assert ns.token_source == "metadata"
