@@ -129,6 +129,7 @@ def _call(
     conn.sock = None
     try:
         raw = socket.create_connection(address, timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Go's default
         conn.sock = context.wrap_socket(raw, server_hostname=host)
         conn.request(
             "POST",
