@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# gcp2aws container image: a GKE sidecar that turns the pod's Google identity into AWS credentials.
+# gcp2aws container image: a GKE sidecar that turns the pod's Google identity into AWS credentials,
+# and the admission webhook that injects it (the image has the webhook extra).
 #
 #   docker build -t gcp2aws:0.1.0 .
 #
@@ -23,7 +24,8 @@ COPY pyproject.toml README.md ./
 COPY src/ src/
 RUN python -m pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels . \
  && python -m venv /opt/gcp2aws \
- && /opt/gcp2aws/bin/pip install --no-cache-dir --constraint deploy/constraints.txt /wheels/gcp2aws-*.whl \
+ && /opt/gcp2aws/bin/pip install --no-cache-dir --constraint deploy/constraints.txt \
+      "$(echo /wheels/gcp2aws-*.whl)[webhook]" \
  && /opt/gcp2aws/bin/pip uninstall --yes pip \
  && /opt/gcp2aws/bin/gcp2aws --version
 

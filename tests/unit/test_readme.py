@@ -56,3 +56,17 @@ def test_the_japanese_readme_carries_the_same_table() -> None:
     japanese = (repo.REPO / "README.ja.md").read_text(encoding="utf-8")
     for client in compat.CLIENTS:
         assert compat.readme_row(client) in japanese, client
+
+
+def test_the_gke_section_starts_with_the_annotation() -> None:
+    section = README.split("## Running on GKE\n", 1)[1].lstrip()
+    assert section.startswith("Annotate the ServiceAccount")
+    assert "gcp2aws webhook manifests" in section
+
+
+def test_docs_gke_walks_both_paths_and_gives_the_benchmark_command() -> None:
+    gke = (repo.DOCS / "gke.md").read_text(encoding="utf-8")
+    for heading in ("### The GSA path", "### The projected path", "### failurePolicy"):
+        assert heading in gke
+    assert "python bench/webhook_bench.py" in gke
+    assert "gcp2aws policy --kubernetes-issuer" in gke

@@ -111,6 +111,14 @@ def candidates(words: Sequence[str], index: int, environ: Mapping[str, str]) -> 
         options = ["--version", "--help"] if current.startswith("-") else []
         return [c for c in [*commands, *options] if c.startswith(current)]
     sub = commands[command]
+    rest = before[before.index(command) + 1 :]
+    nested = _subparsers(sub)
+    while nested:  # `webhook serve`: descend into a command's own subcommands
+        word = next((w for w in rest if w in nested), None)
+        if word is None:
+            break
+        sub, rest = nested[word], rest[rest.index(word) + 1 :]
+        nested = _subparsers(sub)
     flags = {flag: action for action in sub._actions for flag in action.option_strings}
     previous = before[-1] if before else ""
     if previous in flags and flags[previous].nargs != 0:

@@ -100,3 +100,15 @@ def test_an_unreadable_config_file_completes_no_profile(tmp_path: Path) -> None:
 
 def test_no_shell_is_a_usage_error(env: Env) -> None:
     assert_clean_failure(run_gcp2aws(["completion"], env.values), 2)
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["gcp2aws", "webhook", ""], ["serve", "manifests"]),
+        (["gcp2aws", "webhook", "serve", "--ce"], ["--cert-file"]),
+        (["gcp2aws", "webhook", "manifests", "--failure-policy", ""], ["Fail", "Ignore"]),
+    ],
+)
+def test_a_commands_own_subcommands_complete(words: list[str], expected: list[str]) -> None:
+    assert candidates(words, len(words) - 1, {}) == expected
