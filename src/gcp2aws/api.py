@@ -37,6 +37,9 @@ class ExchangeOptions(TypedDict, total=False):
     duration_seconds: int | None  # 900-43200, capped by the role
     session_policy: str | None  # inline JSON, or @PATH
     policy_arns: Iterable[str] | None
+    chain_role_arns: Iterable[str] | None  # hops after the first, each assumed with the last
+    chain_external_id: str | None
+    chain_role_session_name: str | None
     token_source: str | None
     credentials_file: str | None
     impersonate_service_account: str | None

@@ -63,6 +63,28 @@ OPTIONS: tuple[tuple[str, str, str, bool, str], ...] = (
         "comma-separated managed policy ARNs to scope the session (at most 10)",
     ),
     (
+        "chain_role_arns",
+        "--chain-role-arn",
+        envvars.CHAIN_ROLE_ARNS,
+        True,
+        "then assume this role with the previous hop's credentials (sts:AssumeRole); repeat "
+        "for more hops; the variable is comma-separated",
+    ),
+    (
+        "chain_external_id",
+        "--chain-external-id",
+        envvars.CHAIN_EXTERNAL_ID,
+        True,
+        "sts:ExternalId sent on every chained hop",
+    ),
+    (
+        "chain_role_session_name",
+        "--chain-role-session-name",
+        envvars.CHAIN_ROLE_SESSION_NAME,
+        True,
+        "session name of the chained hops (default: the first hop's)",
+    ),
+    (
         "cache_dir",
         "--cache-dir",
         envvars.CACHE_DIR,
@@ -136,6 +158,11 @@ OPTIONS: tuple[tuple[str, str, str, bool, str], ...] = (
 )
 
 BY_FLAG = {flag: (dest, env, takes_value) for dest, flag, env, takes_value, _ in OPTIONS}
+# Flags that may be given more than once: their values are joined with commas, the form their
+# environment variable takes.
+REPEATABLE = ("chain_role_arns",)
+# The options that make a chain, left out of the first hop's own cache key.
+CHAIN_OPTIONS = ("chain_role_arns", "chain_external_id", "chain_role_session_name")
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
@@ -191,13 +218,15 @@ def parse_flags(argv: list[str], *, abbrev: bool = True) -> dict[str, str | bool
             if eq:
                 raise FlagError(f"argument {name}: ignored explicit argument {inline!r}")
             out[dest] = True
-        elif eq:
-            out[dest] = inline
-        elif i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+        elif eq or (i + 1 < len(argv) and not argv[i + 1].startswith("-")):
             # argparse refuses most values that start with "-" ("--role-arn -x"): so do we,
             # rather than serve from cache what it would reject.
-            i += 1
-            out[dest] = argv[i]
+            if not eq:
+                i += 1
+            value = inline if eq else argv[i]
+            previous = out.get(dest)
+            repeated = dest in REPEATABLE and isinstance(previous, str)
+            out[dest] = f"{previous},{value}" if repeated else value
         else:
             raise FlagError(f"argument {name}: expected one argument")
         i += 1

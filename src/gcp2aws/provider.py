@@ -213,6 +213,8 @@ class CredentialProvider:
             return result
 
     def _exchange_result(self) -> Result:
+        if self.settings.chain_role_arns:
+            return self._chain_result()
         creds, token = self.exchange()
         left = creds.remaining(self.clock())
         if left <= self.settings.refresh_window:
@@ -223,3 +225,54 @@ class CredentialProvider:
                 self.settings.refresh_window,
             )
         return Result(creds, formats.credential_process(creds), token=token)
+
+    def _chain_result(self) -> Result:
+        """The first hop through its own cache entry and lock (chains sharing a hub share its
+        exchange), then one AssumeRole per hop with the previous hop's credentials.
+
+        The caller holds this chain's lock, so concurrent runs of one chain make one call per
+        hop; the hub's lock, taken inside it, is only ever taken after a chain's.
+        """
+        settings = self.settings
+        hub = CredentialProvider(
+            settings.hub(),
+            environ=self.environ,
+            clock=self.clock,
+            sleep=self.sleep,
+            source=self._source,
+            botocore_session=self._botocore_session,
+        ).get()
+        if settings.duration_seconds > settings.chained_duration:
+            log.warning(
+                "--duration-seconds %d: chained hops last at most %ds (STS caps role "
+                "chaining), so they get %ds",
+                settings.duration_seconds,
+                settings.chained_duration,
+                settings.chained_duration,
+            )
+        creds = hub.credentials
+        session_name = settings.chain_role_session_name or _session_of(creds)
+        deadline = Deadline(settings.timeout)
+        for hop, role_arn in enumerate(settings.chain_role_arns, start=2):
+            creds = sts.assume_role(
+                credentials=creds,
+                role_arn=role_arn,
+                session_name=session_name,
+                duration_seconds=settings.chained_duration,
+                deadline=deadline,
+                hop=hop,
+                external_id=settings.chain_external_id,
+                region=settings.region,
+                session=self._botocore_session,
+                environ=self.environ,
+            )
+        return Result(creds, formats.credential_process(creds), token=hub.token)
+
+
+def _session_of(creds: AwsCredentials) -> str:
+    """The first hop's session name, from its assumed-role ARN (…:assumed-role/ROLE/SESSION)."""
+    arn = creds.assumed_role_arn or ""
+    name = arn.rsplit("/", 1)[-1] if arn.count("/") >= 2 else ""
+    from gcp2aws.validation import sanitize_session_name
+
+    return sanitize_session_name(name)

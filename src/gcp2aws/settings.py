@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gcp2aws import options, paths, validation
 from gcp2aws.errors import UsageError
@@ -13,6 +13,7 @@ from gcp2aws.idtoken import registry
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_DURATION = 3600
 DEFAULT_TIMEOUT = 30.0
+MAX_CHAINED_DURATION = 3600  # STS's cap on a session assumed with role-chained credentials
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Settings:
     region: str | None = None
     session_policy: str | None = None
     policy_arns: tuple[str, ...] = ()
+    chain_role_arns: tuple[str, ...] = ()
+    chain_external_id: str | None = None
+    chain_role_session_name: str | None = None
     use_cache: bool = True
     cache_dir: str = ""
     refresh_window: int = options.DEFAULT_REFRESH_WINDOW
@@ -50,6 +54,23 @@ class Settings:
 
     def cache_key_parts(self, environ: Mapping[str, str]) -> dict[str, str]:
         return options.key_parts(self.raw, environ)
+
+    def hub(self) -> Settings:
+        """The first hop alone (the web-identity exchange), with a cache key of its own, so
+        chains that share it share its credentials."""
+        raw = {k: v for k, v in self.raw.items() if k not in options.CHAIN_OPTIONS}
+        return replace(
+            self,
+            chain_role_arns=(),
+            chain_external_id=None,
+            chain_role_session_name=None,
+            raw=raw,
+        )
+
+    @property
+    def chained_duration(self) -> int:
+        """DurationSeconds of each chained hop: STS caps a role-chaining session at an hour."""
+        return min(self.duration_seconds, MAX_CHAINED_DURATION)
 
 
 def _read_policy(value: str, environ: Mapping[str, str]) -> str:
@@ -108,6 +129,15 @@ def load(
         region=validation.region(raw["region"]) if "region" in raw else None,
         session_policy=validation.session_policy(_read_policy(policy, environ)) if policy else None,
         policy_arns=validation.policy_arns(get("policy_arns", "")),
+        chain_role_arns=validation.chain(get("chain_role_arns", "")),
+        chain_external_id=(
+            validation.external_id(raw["chain_external_id"]) if "chain_external_id" in raw else None
+        ),
+        chain_role_session_name=(
+            validation.session_name(raw["chain_role_session_name"])
+            if "chain_role_session_name" in raw
+            else None
+        ),
         use_cache="no_cache" not in raw,
         cache_dir=options.cache_dir(raw, environ),
         refresh_window=(

@@ -126,7 +126,14 @@ def check_endpoint_environment(environ: Mapping[str, str] | None) -> None:
             )
 
 
-def make_client(region: str, deadline: Deadline, session: botocore.session.Session) -> Any:
+def make_client(
+    region: str,
+    deadline: Deadline,
+    session: botocore.session.Session,
+    signed_with: AwsCredentials | None = None,
+) -> Any:
+    """An STS client on the deadline; unsigned (web identity), or signed with exactly
+    ``signed_with`` (a chained hop): never with credentials botocore would go looking for."""
     from botocore import UNSIGNED
     from botocore.config import Config
 
@@ -137,14 +144,24 @@ def make_client(region: str, deadline: Deadline, session: botocore.session.Sessi
     backoff = {3: 3.0, 2: 1.0}.get(attempts, 0.0)
     per_attempt = max(1.0, (remaining - backoff) / attempts)
     config = Config(
-        signature_version=UNSIGNED,
+        **({} if signed_with else {"signature_version": UNSIGNED}),
         region_name=region,
         retries={"mode": "standard", "total_max_attempts": attempts},
         connect_timeout=min(5.0, per_attempt),
         read_timeout=per_attempt,
         user_agent_extra=f"gcp2aws/{__version__}",
     )
-    client = session.create_client("sts", region_name=region, config=config)
+    if signed_with is None:
+        client = session.create_client("sts", region_name=region, config=config)
+    else:
+        client = session.create_client(
+            "sts",
+            region_name=region,
+            config=config,
+            aws_access_key_id=signed_with.access_key_id,
+            aws_secret_access_key=signed_with.secret_access_key,
+            aws_session_token=signed_with.session_token,
+        )
     client.meta.events.register("before-send.sts", _bounded_send(client))
     return client
 
@@ -196,7 +213,7 @@ def denied_hint(token: IdToken, role_arn: str) -> str:
     )
 
 
-def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> StsError:
+def _classify(exc: Exception, role_arn: str, endpoint: str, *, hint_denied: str) -> StsError:
     from botocore.exceptions import (
         ClientError,
         ConnectionError,
@@ -223,7 +240,7 @@ def _classify(exc: Exception, token: IdToken, role_arn: str, endpoint: str) -> S
                 hint="Check this machine's clock (the token's iat/exp must be current for STS)",
             )
         if code in DENIED_CODES or code == "InvalidIdentityToken":
-            return StsDeniedError(text, code=code, hint=denied_hint(token, role_arn))
+            return StsDeniedError(text, code=code, hint=hint_denied)
         if code == "RegionDisabledException":
             return StsError(
                 text,
@@ -325,7 +342,7 @@ def assume_role_with_web_identity(
         with alarm(deadline, f"STS at {endpoint}"):
             response = client.assume_role_with_web_identity(**params)
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
-        raise _classify(exc, token, role_arn, endpoint) from exc
+        raise _classify(exc, role_arn, endpoint, hint_denied=denied_hint(token, role_arn)) from exc
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         # botocore's XML parser lets these escape on some malformed replies: a response
         # element missing (KeyError) or an Expiration that is not a timestamp (ValueError).
@@ -336,6 +353,68 @@ def assume_role_with_web_identity(
             transient=True,
         ) from exc
     creds = credentials_from_response(response, source=token.source)
+    _refuse_expired(creds, endpoint)
+    return creds
+
+
+def assume_role(
+    *,
+    credentials: AwsCredentials,
+    role_arn: str,
+    session_name: str,
+    duration_seconds: int,
+    deadline: Deadline,
+    hop: int,
+    external_id: str | None = None,
+    region: str | None = None,
+    session: botocore.session.Session | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AwsCredentials:
+    """One chained hop: AssumeRole signed with the previous hop's ``credentials``.
+
+    A refusal names the hop and the principal it presented (the previous session), which is
+    what the hop role's trust policy must allow.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    check_endpoint_environment(environ)
+    session = session or new_session()
+    try:
+        region = resolve_region(role_arn, region, session, environ)
+        client = make_client(region, deadline, session, signed_with=credentials)
+    except BotoCoreError as exc:
+        raise _setup_error(exc) from exc
+    endpoint = client.meta.endpoint_url
+    params: dict[str, Any] = {
+        "RoleArn": role_arn,
+        "RoleSessionName": session_name,
+        "DurationSeconds": duration_seconds,
+    }
+    if external_id:
+        params["ExternalId"] = external_id
+    presented = credentials.assumed_role_arn or "the previous hop's session"
+    hint = (
+        f"Hop {hop} ({role_arn}) was asked by {presented}: the role's trust policy must allow "
+        f"its role for sts:AssumeRole{' with this sts:ExternalId' if external_id else ''} "
+        f"(gcp2aws policy --for-chain prints it)"
+    )
+    log.debug("STS AssumeRole hop %d at %s as %s", hop, endpoint, session_name)
+    try:
+        with alarm(deadline, f"STS at {endpoint}"):
+            response = client.assume_role(**params)
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        error = _classify(exc, role_arn, endpoint, hint_denied=hint)
+        error.fields["hop"] = hop
+        error.fields["presented"] = presented
+        raise error from exc
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise StsError(
+            f"STS at {endpoint} sent a malformed response ({type(exc).__name__})",
+            code="Malformed",
+            transient=True,
+        ) from exc
+    creds = credentials_from_response(response, source=credentials.source)
     _refuse_expired(creds, endpoint)
     return creds
 

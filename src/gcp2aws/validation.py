@@ -70,6 +70,26 @@ def session_name(value: str) -> str:
     return value
 
 
+_EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
+
+
+def external_id(value: str) -> str:
+    if not _EXTERNAL_ID_RE.fullmatch(value):
+        raise UsageError(
+            "invalid external id",
+            hint="STS accepts 2-1224 characters from letters, digits and +=,.@:/-",
+        )
+    return value
+
+
+def chain(value: str) -> tuple[str, ...]:
+    """The comma-separated hop role ARNs of --chain-role-arn / GCP2AWS_CHAIN_ROLE_ARNS."""
+    hops = tuple(part.strip() for part in value.split(",") if part.strip())
+    for hop in hops:
+        role_arn(hop)
+    return hops
+
+
 def sanitize_session_name(value: str, *, fallback: str = "gcp2aws") -> str:
     """Make a derived name fit STS: replace other characters with '-', cut to 64, pad to 2."""
     cleaned = _SESSION_BAD_CHARS.sub("-", value).strip("-")[:64]

@@ -173,8 +173,10 @@ class FakeKubeApi:
             self._watch(req, query)
         elif parts == ["api", "v1", "serviceaccounts"]:
             self._list(req, query)
-        elif len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == (
-            "serviceaccounts"
+        elif (
+            len(parts) == 6
+            and parts[:3] == ["api", "v1", "namespaces"]
+            and parts[4] == ("serviceaccounts")
         ):
             self._get(req, parts[3], parts[5])
         else:
@@ -196,8 +198,9 @@ class FakeKubeApi:
             "apiVersion": "v1",
             "metadata": metadata,
             # Items of a list carry no kind/apiVersion, as the API server sends them.
-            "items": [{k: v for k, v in item.items() if k not in ("kind", "apiVersion")}
-                      for item in page],
+            "items": [
+                {k: v for k, v in item.items() if k not in ("kind", "apiVersion")} for item in page
+            ],
         }
         self._json(req, 200, body)
 

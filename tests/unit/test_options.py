@@ -9,6 +9,7 @@ import pytest
 
 from gcp2aws import envvars, options
 from gcp2aws.cli.app import build_parser
+from gcp2aws.cli.common import exchange_flags
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 
@@ -29,9 +30,13 @@ def test_argparse_and_fast_parser_agree() -> None:
         argv += [flag, f"v-{dest}"] if takes_value else [flag]
     fast = options.parse_fast(argv)
     assert fast is not None
-    ns = build_parser().parse_args(["credentials", *argv])
+    argv += ["--chain-role-arn", "second-hop"]  # a repeatable flag, given twice
+    fast = options.parse_fast(argv)
+    assert fast is not None
+    flags = exchange_flags(build_parser().parse_args(["credentials", *argv]))
     for dest, *_ in options.OPTIONS:
-        assert getattr(ns, dest) == fast[dest], dest
+        assert flags[dest] == fast[dest], dest
+    assert fast["chain_role_arns"] == "v-chain_role_arns,second-hop"
 
 
 def test_resolve_raw_flags_win_over_env() -> None:

@@ -47,7 +47,11 @@ def add_options(parser: argparse.ArgumentParser, dests: Iterable[str] = ALL_OPTI
     for dest, flag, env, takes_value, help_text in options.OPTIONS:
         if dest not in wanted:
             continue
-        if takes_value:
+        if dest in options.REPEATABLE:
+            parser.add_argument(
+                flag, dest=dest, action="append", metavar="ARN", help=f"{help_text} [{env}]"
+            )
+        elif takes_value:
             parser.add_argument(
                 flag, dest=dest, metavar=dest.split("_")[-1].upper(), help=f"{help_text} [{env}]"
             )
@@ -56,8 +60,13 @@ def add_options(parser: argparse.ArgumentParser, dests: Iterable[str] = ALL_OPTI
 
 
 def exchange_flags(ns: argparse.Namespace) -> dict[str, str | bool | None]:
-    """The parsed values of the option table's flags (dest -> value)."""
-    return {k: v for k, v in vars(ns).items() if k in ALL_OPTIONS}
+    """The parsed values of the option table's flags (dest -> value); a repeated flag's
+    values joined with commas, as the fast path and the environment variable give them."""
+    out = {k: v for k, v in vars(ns).items() if k in ALL_OPTIONS}
+    for dest in options.REPEATABLE:
+        if isinstance(out.get(dest), list):
+            out[dest] = ",".join(out[dest])
+    return out
 
 
 def load_settings(ns: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
