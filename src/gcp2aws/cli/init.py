@@ -14,6 +14,7 @@ from gcp2aws.cli.common import (
     ALL_OPTIONS,
     add_force_option,
     add_options,
+    exchange_flags,
     load_settings,
     write_stdout,
 )
@@ -76,14 +77,17 @@ def profile_lines(ns: argparse.Namespace, environ: Mapping[str, str]) -> dict[st
 
     # Flags and GCP2AWS_* variables alike: the AWS CLI runs the line later, in environments
     # that may not have the variables init saw.
-    known = {dest for dest, *_ in options.OPTIONS}
-    raw = options.resolve_raw({k: v for k, v in vars(ns).items() if k in known}, environ)
+    raw = options.resolve_raw(exchange_flags(ns), environ)
     args = ["credentials"]
     for dest, flag, _env, takes_value, _help in options.OPTIONS:
         value = raw.get(dest)
         if dest not in PASSED_THROUGH or value is None:
             continue
-        args.extend([flag, value] if takes_value else [flag])
+        if dest in options.REPEATABLE:  # one flag per hop, as a person would write it
+            for part in value.split(","):
+                args.extend([flag, part.strip()])
+        else:
+            args.extend([flag, value] if takes_value else [flag])
     exe = executable()
     return {"credential_process": awsconfig.credential_process_command(exe[0], exe[1:] + args)}
 

@@ -39,6 +39,13 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--role-name", default="gcp2aws", help="role name for terraform/cloudformation/aws-cli"
     )
+    chain = parser.add_argument_group(
+        "chained hops (--chain-role-arn)",
+        "With --for-chain: the trust policy of each hop's role, trusting the hop before it "
+        "(--role-arn is the first). Needs no token source.",
+    )
+    chain.add_argument("--for-chain", action="store_true", help="print the hops' trust policies")
+    add_options(chain, ("role_arn", "chain_role_arns", "chain_external_id"))
     k8s = parser.add_argument_group(
         "projected Kubernetes token (gcp2aws.io/mode: projected)",
         "Instead of a Google identity: the cluster's IAM OIDC provider and a role that trusts "
@@ -56,6 +63,8 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     if ns.kubernetes_issuer or ns.namespace or ns.service_account or ns.account_id:
         return _run_kubernetes(ns)
+    if ns.for_chain:
+        return _run_chain(ns, environ)
     from gcp2aws.provider import CredentialProvider
     from gcp2aws.retry import Deadline
 
@@ -106,4 +115,42 @@ def _run_kubernetes(ns: argparse.Namespace) -> int:
             description="Assumed with a projected Kubernetes service-account token",
         )
     )
+    return 0
+
+
+def _run_chain(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import itertools
+    import json
+
+    from gcp2aws.errors import UsageError
+    from gcp2aws.policy import generate as policygen
+
+    settings = load_settings(ns, environ)
+    first = settings.require_role_arn()
+    if not settings.chain_role_arns:
+        raise UsageError(
+            "--for-chain needs the hops",
+            hint="Pass --chain-role-arn ARN once per hop (or set GCP2AWS_CHAIN_ROLE_ARNS)",
+        )
+    roles = (first, *settings.chain_role_arns)
+    hops = [
+        (arn, policygen.chain_trust_policy(previous, external_id=settings.chain_external_id))
+        for previous, arn in itertools.pairwise(roles)
+    ]
+    if ns.format == "json":
+        if len(hops) == 1:
+            write_stdout(json.dumps(hops[0][1], indent=2) + "\n")
+        else:
+            documents = [{"RoleArn": arn, "AssumeRolePolicyDocument": doc} for arn, doc in hops]
+            write_stdout(json.dumps(documents, indent=2) + "\n")
+        return 0
+    parts = []
+    for arn, doc in hops:
+        account, name = arn.split(":")[4], arn.rsplit("/", 1)[1]
+        text = policygen.render(
+            doc, ns.format, role_name=name, description="Assumed by the previous hop of a chain"
+        )
+        lead = "---\n" if ns.format == "cloudformation" else ""
+        parts.append(f"{lead}# {arn}: create it in account {account}\n{text}")
+    write_stdout("\n".join(parts))
     return 0

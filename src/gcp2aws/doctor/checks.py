@@ -25,7 +25,7 @@ from gcp2aws.cache import CredentialCache
 from gcp2aws.errors import ConfigError, Gcp2AwsError, StsDeniedError, TokenInvalidError
 from gcp2aws.idtoken import chain, metadata
 from gcp2aws.idtoken.base import TokenSource, default_session_name
-from gcp2aws.models import IdToken
+from gcp2aws.models import AwsCredentials, IdToken
 from gcp2aws.policy.evaluate import RequestContext, evaluate
 from gcp2aws.provider import CredentialProvider
 from gcp2aws.retry import Deadline
@@ -349,8 +349,33 @@ class Doctor:
                 PASS,
                 f"assumed {creds.assumed_role_arn or role_arn} (key {creds.redacted_key_id()})",
             )
+            self.check_hops(creds, region)
         if denied is not None or self.trust_policy_file:
             self.check_trust_policy(role_arn, denied is not None)
+
+    def check_hops(self, creds: AwsCredentials, region: str) -> None:
+        """Each --chain-role-arn in turn, with the previous hop's credentials."""
+        settings = self.settings
+        session_name = settings.chain_role_session_name or (
+            (creds.assumed_role_arn or "").rsplit("/", 1)[-1] or "gcp2aws-doctor"
+        )
+        for hop, role_arn in enumerate(settings.chain_role_arns, start=2):
+            try:
+                creds = sts.assume_role(
+                    credentials=creds,
+                    role_arn=role_arn,
+                    session_name=session_name,
+                    duration_seconds=settings.chained_duration,
+                    deadline=Deadline(settings.timeout),
+                    hop=hop,
+                    external_id=settings.chain_external_id,
+                    region=region,
+                    environ=self.environ,
+                )
+            except Gcp2AwsError as exc:
+                self.add(f"hop {hop}", FAIL, exc.message, exc.hint)
+                return
+            self.add(f"hop {hop}", PASS, f"assumed {creds.assumed_role_arn or role_arn}")
 
     def check_trust_policy(self, role_arn: str, denied: bool) -> None:
         assert self.token is not None  # noqa: S101 - check_exchange ran first

@@ -75,6 +75,25 @@ def trust_policy(
     }
 
 
+CHAIN_SID = "AllowThePreviousHop"
+ASSUME_ROLE = "sts:AssumeRole"
+
+
+def chain_trust_policy(previous_role_arn: str, *, external_id: str | None = None) -> dict[str, Any]:
+    """The trust policy of a chained hop's role: the previous hop's role may assume it (its
+    sessions present ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``, which IAM matches
+    against the role's ARN), with ``sts:ExternalId`` when one is sent."""
+    statement: dict[str, Any] = {
+        "Sid": CHAIN_SID,
+        "Effect": "Allow",
+        "Principal": {"AWS": previous_role_arn},
+        "Action": ASSUME_ROLE,
+    }
+    if external_id:
+        statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+    return {"Version": POLICY_VERSION, "Statement": [statement]}
+
+
 KUBERNETES_SID = "AllowKubernetesServiceAccount"
 _ISSUER_RE = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?")
 _DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)

@@ -223,3 +223,86 @@ def test_serve_hands_out_the_chains_credentials(env: Env, local_sts: Any, tmp_pa
     finally:
         proc.terminate()
         proc.communicate(timeout=20)
+
+
+def test_init_writes_the_chain_into_the_profile_and_the_aws_cli_follows_it(
+    env: Env, local_sts: Any
+) -> None:
+    import shlex
+
+    from botocore.configloader import raw_config_parse
+
+    done = run_gcp2aws(
+        ["init", "--profile", "spoke", *CHAIN, "--chain-external-id", "partner-42", "--yes"],
+        env.values,
+    )
+    assert done.returncode == 0, done.stderr
+    view = raw_config_parse(env.values["AWS_CONFIG_FILE"])["profile spoke"]
+    argv = shlex.split(view["credential_process"])
+    hops = [argv[i + 1] for i, word in enumerate(argv) if word == "--chain-role-arn"]
+    assert hops == [SPOKE, LEAF]
+    assert argv[argv.index("--chain-external-id") + 1] == "partner-42"
+    arn = identity(env.with_(AWS_PROFILE="spoke"))
+    assert arn.startswith("arn:aws:sts::333333333333:assumed-role/leaf/")
+
+
+def test_policy_for_chain_trusts_the_previous_hop(env: Env) -> None:
+    args = ["policy", "--for-chain", "--role-arn", HUB, "--chain-role-arn", SPOKE]
+    done = run_gcp2aws([*args, "--chain-external-id", "partner-42"], env.values)
+    assert done.returncode == 0, done.stderr
+    (statement,) = json.loads(done.stdout)["Statement"]
+    assert statement["Principal"] == {"AWS": HUB}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "partner-42"}}
+    two = run_gcp2aws([*args, "--chain-role-arn", LEAF], env.values)
+    documents = json.loads(two.stdout)
+    assert [d["RoleArn"] for d in documents] == [SPOKE, LEAF]
+    leaf_principal = documents[1]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert leaf_principal == {"AWS": SPOKE}
+    assert "Condition" not in documents[1]["AssumeRolePolicyDocument"]["Statement"][0]
+
+
+def test_policy_for_chain_renders_for_each_account(env: Env, tmp_path: Path) -> None:
+    import yaml
+    from cfnlint.api import lint
+
+    args = [
+        "policy",
+        "--for-chain",
+        "--role-arn",
+        HUB,
+        "--chain-role-arn",
+        SPOKE,
+        "--chain-role-arn",
+        LEAF,
+    ]
+    cfn = run_gcp2aws([*args, "--format", "cloudformation"], env.values)
+    assert cfn.returncode == 0, cfn.stderr
+    templates = [t for t in yaml.safe_load_all(cfn.stdout) if t]
+    assert len(templates) == 2
+    for text in cfn.stdout.split("---\n")[1:]:
+        assert [str(m) for m in lint(text)] == []
+    terraform = run_gcp2aws([*args, "--format", "terraform"], env.values)
+    assert 'resource "aws_iam_role" "spoke"' in terraform.stdout
+    assert 'resource "aws_iam_role" "leaf"' in terraform.stdout
+    missing = run_gcp2aws(["policy", "--for-chain", "--role-arn", HUB], env.values)
+    assert_clean_failure(missing, 2)
+
+
+def test_doctor_explains_a_refused_hop(env: Env, local_sts: Any) -> None:
+    local_sts.inject(
+        StsError("AccessDenied", "User is not authorized to perform: sts:AssumeRole", 403),
+        action="AssumeRole",
+    )
+    done = run_gcp2aws(["doctor", "--json", "--no-iam", *CHAIN], env.values)
+    assert done.returncode == 9, done.stderr
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["exchange"]["status"] == "PASS"
+    hop = checks["hop 2"]
+    assert hop["status"] == "FAIL"
+    assert "AccessDenied" in hop["detail"]
+    assert "arn:aws:sts::111111111111:assumed-role/hub/" in hop["fix"]
+    assert "hop 3" not in checks
+    fine = run_gcp2aws(["doctor", "--json", "--no-iam", *CHAIN], env.values)
+    names = {c["name"]: c["status"] for c in json.loads(fine.stdout)["checks"]}
+    assert (names["hop 2"], names["hop 3"]) == ("PASS", "PASS")
