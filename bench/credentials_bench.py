@@ -33,6 +33,7 @@ from gcp2aws.emulator.metadata import MetadataEmulator
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 ROLE = "arn:aws:iam::123456789012:role/bench"
+CHAIN_HOP = "arn:aws:iam::210987654321:role/bench-spoke"
 
 
 TIME = "/usr/bin/time"  # GNU time: a small parent, so the child's peak RSS is its own
@@ -100,13 +101,17 @@ def main() -> None:
         cred_cmd = [gcp2aws, "credentials", "--role-arn", ROLE]
         recipe_cmd = [python, str(HERE / "seed_recipe.py"), ROLE]
 
-        # 1. warm cache vs bare Python
+        chain_cmd = [*cred_cmd, "--chain-role-arn", CHAIN_HOP]
+
+        # 1. warm cache vs bare Python (and a two-hop chain's warm hit: the same path)
         measure(cred_cmd, base)  # fill the cache
+        measure(chain_cmd, base)
         warm = interleaved(
             args.runs,
             {
                 "python -c pass": lambda: measure([python, "-c", "pass"], base),
                 "gcp2aws credentials (warm cache)": lambda: measure(cred_cmd, base),
+                "gcp2aws credentials, two-hop chain (warm cache)": lambda: measure(chain_cmd, base),
                 "seed recipe (no cache)": lambda: measure(recipe_cmd, base),
             },
         )
@@ -115,6 +120,9 @@ def main() -> None:
         results["warm"] = warm
         results["warm_time_ratio"] = hot["median_ms"] / bare["median_ms"]
         results["warm_rss_ratio"] = hot["peak_rss_kib"] / bare["peak_rss_kib"]
+        chained = warm["gcp2aws credentials, two-hop chain (warm cache)"]
+        results["warm_chain_time_ratio"] = chained["median_ms"] / bare["median_ms"]
+        results["warm_chain_vs_one_hop"] = chained["median_ms"] / hot["median_ms"]
         results["seed_time_ratio"] = warm["seed recipe (no cache)"]["median_ms"] / bare["median_ms"]
 
         # 2. through the AWS CLI: credential_process profile (warm) vs static keys
@@ -193,6 +201,10 @@ def main() -> None:
         f"warm cache / python -c pass   time {results['warm_time_ratio']:.2f}x"
         f"   peak RSS {results['warm_rss_ratio']:.2f}x   (seed recipe: "
         f"{results['seed_time_ratio']:.1f}x)"
+    )
+    print(
+        f"two-hop chain, warm / python -c pass   time {results['warm_chain_time_ratio']:.2f}x"
+        f"   (/ one-hop warm hit: {results['warm_chain_vs_one_hop']:.2f}x)"
     )
     print(f"AWS CLI via gcp2aws / static keys   {results['aws_cli_ratio']:.2f}x")
     print(f"cold cache gcp2aws / seed recipe    {results['cold_ratio']:.2f}x")

@@ -306,3 +306,14 @@ def test_doctor_explains_a_refused_hop(env: Env, local_sts: Any) -> None:
     fine = run_gcp2aws(["doctor", "--json", "--no-iam", *CHAIN], env.values)
     names = {c["name"]: c["status"] for c in json.loads(fine.stdout)["checks"]}
     assert (names["hop 2"], names["hop 3"]) == ("PASS", "PASS")
+
+
+def test_credentials_file_keeps_the_chains_keys(env: Env, local_sts: Any, tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    done = run_gcp2aws(
+        ["credentials-file", "--profile", "spoke", "--file", str(path), "--once", *CHAIN],
+        env.values,
+    )
+    assert done.returncode == 0, done.stderr
+    arn = identity(env.with_(AWS_SHARED_CREDENTIALS_FILE=str(path), AWS_PROFILE="spoke"))
+    assert arn.startswith("arn:aws:sts::333333333333:assumed-role/leaf/")
