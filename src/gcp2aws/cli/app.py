@@ -17,6 +17,7 @@ from typing import NoReturn
 from gcp2aws._version import __version__
 from gcp2aws.errors import ExitCode, Gcp2AwsError
 from gcp2aws.options import TRUE_WORDS
+from gcp2aws.sanitize import for_terminal
 
 # Subcommand modules, in the order `--help` lists them.
 COMMAND_MODULES = (
@@ -45,6 +46,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # Always "gcp2aws: error:", also from a subcommand's parser (whose prog is
         # "gcp2aws credentials"): wrappers and tests look for that one prefix.
+        message = for_terminal(message, limit=4000)  # it may quote the argument given
         sys.stderr.write(f"gcp2aws: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(ExitCode.USAGE)
 
@@ -52,7 +54,10 @@ class Parser(argparse.ArgumentParser):
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = record.levelname.lower()
-        return f"gcp2aws: {level}: {record.getMessage()}"
+        text = record.getMessage()
+        if not record.exc_info:  # a --debug traceback keeps its lines
+            text = for_terminal(text, limit=4000)
+        return f"gcp2aws: {level}: {text}"
 
 
 def configure_logging(debug: bool) -> None:
@@ -110,7 +115,8 @@ def run(args: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
     except Gcp2AwsError as exc:
         if debug:
             log.debug("failure", exc_info=True)
-        sys.stderr.write(f"gcp2aws: error: {exc.one_line()}\n")
+        # Messages quote foreign values (paths, hosts, URLs): escape any control byte there.
+        sys.stderr.write(f"gcp2aws: error: {for_terminal(exc.one_line(), limit=4000)}\n")
         return int(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("gcp2aws: interrupted\n")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from gcp2aws import options
 from gcp2aws.cli.app import build_parser
+from gcp2aws.cli.common import exchange_flags
 
 FLAGS = [flag for _, flag, _, _, _ in options.OPTIONS]
 DESTS = [dest for dest, *_ in options.OPTIONS]
@@ -37,7 +38,8 @@ def _argparse(argv: list[str]) -> dict[str, Any] | None:
             ns = PARSER.parse_args(["credentials", *argv])
         except SystemExit:
             return None
-    return {dest: getattr(ns, dest) for dest in DESTS}
+    flags = exchange_flags(ns)  # a repeated flag's values joined, as the fast path does
+    return {dest: flags[dest] for dest in DESTS}
 
 
 @given(argvs)
@@ -45,6 +47,7 @@ def _argparse(argv: list[str]) -> dict[str, Any] | None:
 @example(["--role-arn", "-1"])
 @example(["--no-cache=1"])
 @example(["--role", "x"])
+@example(["--chain-role-arn", "a", "--chain-role-arn=b"])
 def test_parse_fast_never_raises_and_agrees_with_argparse(argv: list[str]) -> None:
     fast = options.parse_fast(argv)
     if fast is None:
