@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ dirs, stop = sys.argv[1:-1], sys.argv[-1]
 seen, temps, polls, bad = set(), 0, 0, []
 while not os.path.exists(stop):
     polls += 1
+    if polls == 2:
+        print("ready", flush=True)  # one whole poll done: the writer may start
     for d in dirs:
         try:
             entries = list(os.scandir(d))
@@ -56,7 +57,11 @@ def watch_modes(*directories: Path, stop_dir: Path) -> Iterator[WatchReport]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.2)  # let it start polling before the first write
+    # Wait until it polls (a loaded machine can take seconds to start a Python): a write
+    # loop that finished before the first poll would prove nothing.
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.strip() == "ready", first
     try:
         yield report
     finally:

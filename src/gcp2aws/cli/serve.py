@@ -130,7 +130,15 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
     stop = threading.Event()
     with signals.stopping(stop):
         access_log = None if ns.no_access_log else sys.stderr
-        server = start(settings, environ, access_log=access_log, **endpoint_options(ns))
+        # Refreshes run here, in the main thread, where SIGALRM can bound an STS call that a
+        # dripping server would otherwise hold open past --timeout.
+        server = start(
+            settings,
+            environ,
+            access_log=access_log,
+            refresh_thread=False,
+            **endpoint_options(ns),
+        )
         try:
             if ns.auth_token_file:
                 # No trailing newline: SDKs send the file's content verbatim.
@@ -148,8 +156,7 @@ def run(ns: argparse.Namespace, environ: Mapping[str, str]) -> int:
             else:
                 write_stdout(shellenv.render(client, ns.env_format))
             log.info("serving credentials for %s on %s", settings.role_arn, server.url)
-            while not stop.wait(3600):
-                pass
+            server.refresh_forever(stop)
             log.info("shutting down")
         finally:
             server.stop()

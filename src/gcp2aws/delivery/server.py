@@ -129,7 +129,10 @@ class CredentialServer:
         self._shed_at_stop = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> CredentialServer:
+    def start(self, *, refresh_thread: bool = True) -> CredentialServer:
+        """Fetch the first set, listen, and refresh in the background; with
+        ``refresh_thread=False`` the caller runs :meth:`refresh_forever` in its own (main)
+        thread instead, where the STS call's deadline can interrupt a dripping server."""
         self._install(self._get().credentials)
         self._httpd = GuardedHTTPServer(
             (self.host, self._port),
@@ -139,7 +142,12 @@ class CredentialServer:
             header_deadline=self.header_deadline,
         )
         self._allowed_hosts = server_auth.allowed_hosts(self.host, self.port)
-        threads = (("serve", self._serve), ("refresh", self._refresh_loop), ("reap", self._reap))
+        threads: list[tuple[str, Callable[[], None]]] = [
+            ("serve", self._serve),
+            ("reap", self._reap),
+        ]
+        if refresh_thread:
+            threads.append(("refresh", lambda: self._refresh_loop(self._stopping)))
         for name, target in threads:
             thread = threading.Thread(target=target, name=f"gcp2aws-{name}", daemon=True)
             thread.start()
@@ -215,7 +223,11 @@ class CredentialServer:
     def _install(self, creds: AwsCredentials) -> None:
         self._current = (creds, formats.container_endpoint(creds).encode())
 
-    def _refresh_loop(self) -> None:
+    def refresh_forever(self, stop: threading.Event) -> None:
+        """The refresh loop in the calling thread, until ``stop`` (or :meth:`stop`) is set."""
+        self._refresh_loop(stop)
+
+    def _refresh_loop(self, stop: threading.Event) -> None:
         failures = 0
         while True:
             state = self._current
@@ -226,7 +238,7 @@ class CredentialServer:
                 delay = schedule.retry_delay(failures, rng=self._rng, until=state[0].remaining(now))
             else:
                 delay = refresh_delay(state[0], now, self.refresh_window, self._rng)
-            if self._stopping.wait(delay):
+            if stop.wait(delay) or self._stopping.is_set():
                 return
             try:
                 result = self._get()
@@ -397,6 +409,7 @@ def start(
     allow_non_loopback: bool = False,
     access_log: TextIO | None = None,
     max_connections: int = MAX_CONNECTIONS,
+    refresh_thread: bool = True,
 ) -> CredentialServer:
     """Build and start the endpoint for ``settings``; the first credentials are in on return.
 
@@ -423,7 +436,7 @@ def start(
         max_connections=max_connections,
     )
     try:
-        return server.start()
+        return server.start(refresh_thread=refresh_thread)
     except OSError as exc:
         raise ConfigError(
             f"cannot listen on {host} port {port}: {exc.strerror}",
