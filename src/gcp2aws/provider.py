@@ -11,7 +11,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -250,23 +250,41 @@ class CredentialProvider:
                 settings.chained_duration,
                 settings.chained_duration,
             )
+        hops = assume_hops(
+            settings, hub.credentials, environ=self.environ, session=self._botocore_session
+        )
         creds = hub.credentials
-        session_name = settings.chain_role_session_name or _session_of(creds)
-        deadline = Deadline(settings.timeout)
-        for hop, role_arn in enumerate(settings.chain_role_arns, start=2):
-            creds = sts.assume_role(
-                credentials=creds,
-                role_arn=role_arn,
-                session_name=session_name,
-                duration_seconds=settings.chained_duration,
-                deadline=deadline,
-                hop=hop,
-                external_id=settings.chain_external_id,
-                region=settings.region,
-                session=self._botocore_session,
-                environ=self.environ,
-            )
+        for _hop, _role, assumed in hops:
+            creds = assumed  # the last hop's are the chain's
         return Result(creds, formats.credential_process(creds), token=hub.token)
+
+
+def assume_hops(
+    settings: Settings,
+    creds: AwsCredentials,
+    *,
+    environ: Mapping[str, str],
+    region: str | None = None,
+    session: botocore.session.Session | None = None,
+) -> Iterator[tuple[int, str, AwsCredentials]]:
+    """(hop number, role, its credentials) for each ``--chain-role-arn``, each assumed with the
+    previous hop's credentials; a refusal raises, naming the hop (``doctor`` reports each)."""
+    session_name = settings.chain_role_session_name or _session_of(creds)
+    deadline = Deadline(settings.timeout)
+    for hop, role_arn in enumerate(settings.chain_role_arns, start=2):
+        creds = sts.assume_role(
+            credentials=creds,
+            role_arn=role_arn,
+            session_name=session_name,
+            duration_seconds=settings.chained_duration,
+            deadline=deadline,
+            hop=hop,
+            external_id=settings.chain_external_id,
+            region=region or settings.region,
+            session=session,
+            environ=environ,
+        )
+        yield hop, role_arn, creds
 
 
 def _session_of(creds: AwsCredentials) -> str:

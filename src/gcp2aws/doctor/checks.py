@@ -61,8 +61,37 @@ def is_seed_script(argv: Sequence[str]) -> bool:
     return any(os.path.basename(word) == SEED_SCRIPT for word in argv[:2])
 
 
+class Checklist:
+    """Checks in the order they ran; failed if any of them failed."""
+
+    checks: list[Check]
+
+    def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
+        self.checks.append(Check(name, status, " ".join(detail.split()), " ".join(fix.split())))
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+
+def load_trust_policy(path: str | None, role_arn: str, *, fetch: bool) -> tuple[Any, str]:
+    """The role's trust policy and where it came from: ``--trust-policy`` FILE, else
+    ``iam:GetRole`` (unless ``fetch`` is off)."""
+    if path:
+        try:
+            text = read_regular(path, CONFIG_LIMIT).decode("utf-8", "replace")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        return text, f"trust policy from {path}"
+    if not fetch:
+        raise ConfigError("no --trust-policy given")
+    from gcp2aws.policy.iam import fetch_role_trust_policy
+
+    return fetch_role_trust_policy(role_arn)
+
+
 @dataclass
-class Doctor:
+class Doctor(Checklist):
     """Runs the checks in order; later checks use what earlier ones found."""
 
     settings: Settings
@@ -74,16 +103,9 @@ class Doctor:
     fetch_role_policy: bool = True
 
     def __post_init__(self) -> None:
-        self.checks: list[Check] = []
+        self.checks = []
         self.token: IdToken | None = None
         self.source: TokenSource | None = None
-
-    def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
-        self.checks.append(Check(name, status, " ".join(detail.split()), " ".join(fix.split())))
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status != FAIL for c in self.checks)
 
     # -- the checklist ------------------------------------------------------------------------
     def run(self) -> list[Check]:
@@ -355,27 +377,15 @@ class Doctor:
 
     def check_hops(self, creds: AwsCredentials, region: str) -> None:
         """Each --chain-role-arn in turn, with the previous hop's credentials."""
-        settings = self.settings
-        session_name = settings.chain_role_session_name or (
-            (creds.assumed_role_arn or "").rsplit("/", 1)[-1] or "gcp2aws-doctor"
-        )
-        for hop, role_arn in enumerate(settings.chain_role_arns, start=2):
-            try:
-                creds = sts.assume_role(
-                    credentials=creds,
-                    role_arn=role_arn,
-                    session_name=session_name,
-                    duration_seconds=settings.chained_duration,
-                    deadline=Deadline(settings.timeout),
-                    hop=hop,
-                    external_id=settings.chain_external_id,
-                    region=region,
-                    environ=self.environ,
-                )
-            except Gcp2AwsError as exc:
-                self.add(f"hop {hop}", FAIL, exc.message, exc.hint)
-                return
-            self.add(f"hop {hop}", PASS, f"assumed {creds.assumed_role_arn or role_arn}")
+        from gcp2aws.provider import assume_hops
+
+        try:
+            for hop, role_arn, assumed in assume_hops(
+                self.settings, creds, environ=self.environ, region=region
+            ):
+                self.add(f"hop {hop}", PASS, f"assumed {assumed.assumed_role_arn or role_arn}")
+        except Gcp2AwsError as exc:
+            self.add(f"hop {exc.fields.get('hop', '?')}", FAIL, exc.message, exc.hint)
 
     def check_trust_policy(self, role_arn: str, denied: bool) -> None:
         assert self.token is not None  # noqa: S101 - check_exchange ran first
@@ -416,18 +426,7 @@ class Doctor:
             self.add("trust policy", FAIL, f"{origin}: {result.summary()}")
 
     def _trust_policy(self, role_arn: str) -> tuple[Any, str]:
-        if self.trust_policy_file:
-            path = self.trust_policy_file
-            try:
-                text = read_regular(path, CONFIG_LIMIT).decode("utf-8", "replace")
-                return text, f"trust policy from {path}"
-            except OSError as exc:
-                raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-        if not self.fetch_role_policy:
-            raise ConfigError("no --trust-policy given")
-        from gcp2aws.policy.iam import fetch_role_trust_policy
-
-        return fetch_role_trust_policy(role_arn)
+        return load_trust_policy(self.trust_policy_file, role_arn, fetch=self.fetch_role_policy)
 
 
 class _Fixed:

@@ -17,8 +17,8 @@ from typing import Any
 
 from gcp2aws import envvars, sts, validation
 from gcp2aws.boundedread import read_regular
-from gcp2aws.doctor.checks import FAIL, PASS, SKIP, WARN, Check
-from gcp2aws.errors import ConfigError, Gcp2AwsError, StsDeniedError, UsageError
+from gcp2aws.doctor.checks import FAIL, PASS, SKIP, WARN, Check, Checklist, load_trust_policy
+from gcp2aws.errors import Gcp2AwsError, StsDeniedError, UsageError
 from gcp2aws.idtoken.jwt import MAX_TOKEN_CHARS, decode_bytes
 from gcp2aws.models import IdToken
 from gcp2aws.policy.evaluate import RequestContext, evaluate
@@ -32,7 +32,7 @@ def applies(environ: Mapping[str, str]) -> bool:
     return bool(environ.get(envvars.AWS_WEB_IDENTITY_TOKEN_FILE))
 
 
-class WebIdentityDoctor:
+class WebIdentityDoctor(Checklist):
     def __init__(
         self,
         environ: Mapping[str, str],
@@ -47,14 +47,7 @@ class WebIdentityDoctor:
         self.fetch_role_policy = fetch_role_policy
         self.timeout = timeout
         self.clock = clock
-        self.checks: list[Check] = []
-
-    def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
-        self.checks.append(Check(name, status, " ".join(detail.split()), " ".join(fix.split())))
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status != FAIL for c in self.checks)
+        self.checks = []
 
     def run(self) -> list[Check]:
         token = self.check_token()
@@ -188,18 +181,7 @@ class WebIdentityDoctor:
             self.add("trust policy", FAIL, f"{origin}: {result.summary()}")
 
     def _trust_policy(self, role_arn: str) -> tuple[Any, str]:
-        if self.trust_policy_file:
-            path = self.trust_policy_file
-            try:
-                text = read_regular(path, validation.MAX_POLICY_TEXT).decode("utf-8", "replace")
-            except OSError as exc:
-                raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-            return text, f"trust policy from {path}"
-        if not self.fetch_role_policy:
-            raise ConfigError("no --trust-policy given")
-        from gcp2aws.policy.iam import fetch_role_trust_policy
-
-        return fetch_role_trust_policy(role_arn)
+        return load_trust_policy(self.trust_policy_file, role_arn, fetch=self.fetch_role_policy)
 
 
 def request_context(token: IdToken, role_arn: str, session_name: str) -> RequestContext:
