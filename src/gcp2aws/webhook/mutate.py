@@ -71,11 +71,12 @@ class Result:
 def mutate(pod: Mapping[str, Any], want: Injection, options: Options) -> Result:
     """The Pod as it should be admitted; ``pod`` itself is left untouched."""
     new: dict[str, Any] = copy.deepcopy(dict(pod))
-    metadata = new.setdefault("metadata", {})
+    # A JSON null where an object belongs is an absent object (review checked the types).
+    metadata = new["metadata"] = new.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
     skip = injection.skipped_containers(annotations)
     result = Result(pod=new, warnings=injection.warnings_for(want, annotations))
-    spec = new.setdefault("spec", {})
+    spec = new["spec"] = new.get("spec") or {}
     targets = [
         c
         for key in ("initContainers", "containers")
@@ -97,8 +98,10 @@ def mutate(pod: Mapping[str, Any], want: Injection, options: Options) -> Result:
         _add_env(container, env)
         _add_mount(container, mount, result)
         result.containers.append(str(container.get("name")))
-    new_annotations = metadata.setdefault("annotations", {})
-    new_annotations.setdefault(injection.INJECTED, want.mode)
+    metadata["annotations"] = {
+        **annotations,
+        injection.INJECTED: annotations.get(injection.INJECTED, want.mode),
+    }
     return result
 
 

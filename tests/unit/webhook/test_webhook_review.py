@@ -222,3 +222,16 @@ def test_a_pod_of_the_wrong_shape_is_a_review_error(spec: dict[str, Any]) -> Non
         review.answer(
             request(object={"spec": spec}), lookup_of({injection.ROLE_ARN: ROLE}), OPTIONS
         )
+
+
+def test_json_nulls_where_objects_belong_are_absent_objects() -> None:
+    pod = {
+        "metadata": {"annotations": None, "labels": None},
+        "spec": {
+            "containers": [{"name": "app", "image": "x", "env": None}],
+            "volumes": None,
+            "initContainers": None,
+        },
+    }
+    outcome = decide({injection.ROLE_ARN: ROLE}, object=pod)
+    assert outcome.outcome == "mutated"
