@@ -8,10 +8,13 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcp2aws.cli.common import add_options, load_settings
 from gcp2aws.errors import CommandError, CommandNotFoundError
+
+if TYPE_CHECKING:
+    from gcp2aws.delivery.server import CredentialServer
 
 DESCRIPTION = """\
 Run CMD with temporary AWS credentials in its environment. CMD is executed
@@ -152,7 +155,15 @@ def _run_with_server(
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
         access_log = sys.stderr if settings.debug else None
-        server = start(settings, environ, access_log=access_log, **endpoint_options(ns))
+        # Refreshes run here, between signals, in the main thread: there the deadline's
+        # SIGALRM (never in `waited`) can cut off an STS that drips its answer.
+        server = start(
+            settings,
+            environ,
+            access_log=access_log,
+            refresh_thread=False,
+            **endpoint_options(ns),
+        )
         try:
             extra = server.client_env()
             if settings.region:
@@ -168,7 +179,7 @@ def _run_with_server(
                 )  # fmt: skip
             except OSError as exc:
                 raise _exec_failure(command[0], exc) from exc
-            return _wait_forwarding(pid, waited)
+            return _wait_forwarding(pid, waited, server)
         finally:
             server.stop()
     finally:
@@ -177,9 +188,12 @@ def _run_with_server(
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
-def _wait_forwarding(pid: int, waited: set[int]) -> int:
+def _wait_forwarding(pid: int, waited: set[int], server: CredentialServer) -> int:
     while True:
-        info = signal.sigwaitinfo(waited)
+        info = signal.sigtimedwait(waited, server.refresh_due_in())
+        if info is None:  # no signal before the next refresh fell due
+            server.refresh_now()
+            continue
         if info.si_signo == signal.SIGCHLD:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done == pid:

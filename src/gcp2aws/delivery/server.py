@@ -118,6 +118,8 @@ class CredentialServer:
         self._httpd: GuardedHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._failures = 0  # refreshes failed in a row
+        self._due_at: float | None = None  # when the next refresh is due (clock time)
         self._allowed_hosts: frozenset[str] = frozenset()
         # (credentials, response body): swapped as one reference, so readers need no lock.
         self._current: tuple[AwsCredentials, bytes] | None = None
@@ -227,50 +229,61 @@ class CredentialServer:
         """The refresh loop in the calling thread, until ``stop`` (or :meth:`stop`) is set."""
         self._refresh_loop(stop)
 
+    def refresh_due_in(self) -> float:
+        """Seconds until the next refresh is due (for a caller that runs :meth:`refresh_now`
+        itself, between other waits: ``exec --server`` between signals)."""
+        if self._due_at is None:
+            self._due_at = self.clock() + self._next_delay()
+        return max(0.0, self._due_at - self.clock())
+
+    def _next_delay(self) -> float:
+        state = self._current
+        now = self.clock()
+        if state is None:
+            return MIN_REFRESH_DELAY
+        if self._failures:
+            return schedule.retry_delay(
+                self._failures, rng=self._rng, until=state[0].remaining(now)
+            )
+        return refresh_delay(state[0], now, self.refresh_window, self._rng)
+
     def _refresh_loop(self, stop: threading.Event) -> None:
-        failures = 0
-        while True:
-            state = self._current
-            now = self.clock()
-            if state is None:
-                delay = MIN_REFRESH_DELAY
-            elif failures:
-                delay = schedule.retry_delay(failures, rng=self._rng, until=state[0].remaining(now))
-            else:
-                delay = refresh_delay(state[0], now, self.refresh_window, self._rng)
-            if stop.wait(delay) or self._stopping.is_set():
-                return
-            try:
-                result = self._get()
-            except Gcp2AwsError as exc:
-                failures += 1
-                self._last_error = exc.one_line()
-                log.warning(
-                    "credential refresh failed (%s); still serving the current set "
-                    "while it is valid",
-                    self._last_error,
-                )
-                continue
-            except Exception as exc:  # keep serving: a bug here must not kill the endpoint
-                failures += 1
-                self._last_error = f"internal error: {type(exc).__name__}"
-                log.warning("credential refresh failed: %s", self._last_error)
-                log.debug("refresh traceback (a bug: please report it)", exc_info=True)
-                continue
-            old = self.current
-            self._install(result.credentials)
-            if result.stale:
-                failures += 1  # the provider already logged why; retry with backoff
-                continue
-            failures = 0
-            self._last_error = ""
-            if old is None or old.access_key_id != result.credentials.access_key_id:
-                self.refreshes += 1
-                log.info(
-                    "credentials refreshed: key %s, expires %s",
-                    result.credentials.redacted_key_id(),
-                    formats.rfc3339(result.credentials.expiration),
-                )
+        while not (stop.wait(self.refresh_due_in()) or self._stopping.is_set()):
+            self.refresh_now()
+
+    def refresh_now(self) -> None:
+        """One refresh; a failure is logged and retried later, the current set kept."""
+        self._due_at = None  # the next one is scheduled from the outcome of this one
+        try:
+            result = self._get()
+        except Gcp2AwsError as exc:
+            self._failures += 1
+            self._last_error = exc.one_line()
+            log.warning(
+                "credential refresh failed (%s); still serving the current set while it is valid",
+                self._last_error,
+            )
+            return
+        except Exception as exc:  # keep serving: a bug here must not kill the endpoint
+            self._failures += 1
+            self._last_error = f"internal error: {type(exc).__name__}"
+            log.warning("credential refresh failed: %s", self._last_error)
+            log.debug("refresh traceback (a bug: please report it)", exc_info=True)
+            return
+        old = self.current
+        self._install(result.credentials)
+        if result.stale:
+            self._failures += 1  # the provider already logged why; retry with backoff
+            return
+        self._failures = 0
+        self._last_error = ""
+        if old is None or old.access_key_id != result.credentials.access_key_id:
+            self.refreshes += 1
+            log.info(
+                "credentials refreshed: key %s, expires %s",
+                result.credentials.redacted_key_id(),
+                formats.rfc3339(result.credentials.expiration),
+            )
 
     # -- requests -----------------------------------------------------------------------------
     def handle(self, req: _Handler) -> None:
