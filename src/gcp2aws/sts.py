@@ -479,32 +479,20 @@ def caller_identity(
 
     Proves that what an exchange returned actually works (``gcp2aws init`` runs it).
     """
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     check_endpoint_environment(environ)
     session = session or new_session()
     try:
         region = resolve_region(role_arn, region, session, environ)
-        # Without a Config, botocore waits 60 s per attempt: keep to the timeout instead.
-        per_attempt = max(1.0, timeout / 2)
-        config = Config(
-            connect_timeout=min(5.0, per_attempt),
-            read_timeout=per_attempt,
-            retries={"mode": "standard", "total_max_attempts": 2},
-        )
-        client: Any = session.create_client(
-            "sts",
-            region_name=region,
-            config=config,
-            aws_access_key_id=creds.access_key_id,
-            aws_secret_access_key=creds.secret_access_key,
-            aws_session_token=creds.session_token,
-        )
+        # The exchange's own client, signed: per-attempt timeouts sized to the budget.
+        deadline = Deadline(timeout)
+        client = make_client(region, deadline, session, signed_with=creds)
     except BotoCoreError as exc:
         raise _setup_error(exc) from exc
     try:
-        return str(client.get_caller_identity()["Arn"])
+        with alarm(deadline, f"STS at {client.meta.endpoint_url}"):
+            return str(client.get_caller_identity()["Arn"])
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "") or "unknown error"
         raise StsError(
