@@ -19,7 +19,8 @@ from tests.support.cli import ROLE_ARN, Env, gcp2aws_exe
 
 pytestmark = pytest.mark.slow
 
-DURATION = 1210  # with the default 1200 s window, the first refresh is due ~10 s after start
+DURATION = 900  # STS's minimum; with a 895 s window the first refresh is due ~5 s after start
+WINDOW = 895
 TIMEOUT = 3
 
 
@@ -32,6 +33,8 @@ def test_a_dripping_sts_cannot_hold_a_refresh_past_the_timeout(env: Env, local_s
             ROLE_ARN,
             "--duration-seconds",
             str(DURATION),
+            "--refresh-window",
+            str(WINDOW),
             "--timeout",
             str(TIMEOUT),
             "--no-access-log",
@@ -64,7 +67,7 @@ def test_a_dripping_sts_cannot_hold_a_refresh_past_the_timeout(env: Env, local_s
 
 
 def test_exec_server_refreshes_meet_the_timeout_too(env: Env, local_sts: Any) -> None:
-    child = "import time; time.sleep(18)"
+    child = "import time; time.sleep(12)"
     proc = subprocess.Popen(
         [
             gcp2aws_exe(),
@@ -74,6 +77,8 @@ def test_exec_server_refreshes_meet_the_timeout_too(env: Env, local_sts: Any) ->
             ROLE_ARN,
             "--duration-seconds",
             str(DURATION),
+            "--refresh-window",
+            str(WINDOW),
             "--timeout",
             str(TIMEOUT),
             "--",
