@@ -322,7 +322,9 @@ def test_serve_mutates_pods_of_annotated_service_accounts(api: FakeKubeApi, tmp_
         assert "--region" in sidecar["args"]
         admitted = read_json_line(proc, "admission")
         assert admitted["outcome"] == "mutated"
-        assert api.count("list") == 1
+        # From the cache once it has listed, or by the bounded GET if the review came first.
+        assert api.count("list") <= 1
+        assert api.count("list") + api.count("get") >= 1
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
