@@ -298,6 +298,39 @@ def _setup_error(exc: Exception) -> Gcp2AwsError:
     )
 
 
+MALFORMED_HINT = "Check AWS_ENDPOINT_URL_STS and any proxy in between"
+
+
+def _client_for(
+    role_arn: str,
+    region: str | None,
+    deadline: Deadline,
+    session: botocore.session.Session | None,
+    environ: Mapping[str, str] | None,
+    *,
+    signed_with: AwsCredentials | None = None,
+) -> Any:
+    """The STS client of one call: the environment checked, the region resolved."""
+    from botocore.exceptions import BotoCoreError
+
+    check_endpoint_environment(environ)
+    session = session or new_session()
+    try:
+        region = resolve_region(role_arn, region, session, environ)
+        return make_client(region, deadline, session, signed_with=signed_with)
+    except BotoCoreError as exc:
+        raise _setup_error(exc) from exc
+
+
+def _malformed(endpoint: str, exc: Exception, *, hint: str | None = None) -> StsError:
+    return StsError(
+        f"STS at {endpoint} sent a malformed response ({type(exc).__name__})",
+        code="Malformed",
+        hint=hint,
+        transient=True,
+    )
+
+
 def assume_role_with_web_identity(
     *,
     token: IdToken,
@@ -318,13 +351,7 @@ def assume_role_with_web_identity(
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError  # not a BotoCoreError
 
-    check_endpoint_environment(environ)
-    session = session or new_session()
-    try:
-        region = resolve_region(role_arn, region, session, environ)
-        client = make_client(region, deadline, session)
-    except BotoCoreError as exc:
-        raise _setup_error(exc) from exc
+    client = _client_for(role_arn, region, deadline, session, environ)
     endpoint = client.meta.endpoint_url
     params: dict[str, Any] = {
         "RoleArn": role_arn,
@@ -346,12 +373,7 @@ def assume_role_with_web_identity(
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         # botocore's XML parser lets these escape on some malformed replies: a response
         # element missing (KeyError) or an Expiration that is not a timestamp (ValueError).
-        raise StsError(
-            f"STS at {endpoint} sent a malformed response ({type(exc).__name__})",
-            code="Malformed",
-            hint="Check AWS_ENDPOINT_URL_STS and any proxy in between",
-            transient=True,
-        ) from exc
+        raise _malformed(endpoint, exc, hint=MALFORMED_HINT) from exc
     creds = credentials_from_response(response, source=token.source)
     _refuse_expired(creds, endpoint)
     return creds
@@ -378,13 +400,7 @@ def assume_role(
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
-    check_endpoint_environment(environ)
-    session = session or new_session()
-    try:
-        region = resolve_region(role_arn, region, session, environ)
-        client = make_client(region, deadline, session, signed_with=credentials)
-    except BotoCoreError as exc:
-        raise _setup_error(exc) from exc
+    client = _client_for(role_arn, region, deadline, session, environ, signed_with=credentials)
     endpoint = client.meta.endpoint_url
     params: dict[str, Any] = {
         "RoleArn": role_arn,
@@ -409,11 +425,7 @@ def assume_role(
         error.fields["presented"] = presented
         raise error from exc
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise StsError(
-            f"STS at {endpoint} sent a malformed response ({type(exc).__name__})",
-            code="Malformed",
-            transient=True,
-        ) from exc
+        raise _malformed(endpoint, exc) from exc
     creds = credentials_from_response(response, source=credentials.source)
     _refuse_expired(creds, endpoint)
     return creds
@@ -481,14 +493,9 @@ def caller_identity(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    check_endpoint_environment(environ)
-    session = session or new_session()
-    try:
-        region = resolve_region(role_arn, region, session, environ)
-        # The exchange's own client, signed: per-attempt timeouts sized to the budget.
-        client = make_client(region, Deadline(timeout), session, signed_with=creds)
-    except BotoCoreError as exc:
-        raise _setup_error(exc) from exc
+    # The exchange's own client, signed: per-attempt timeouts sized to the budget.
+    client = _client_for(role_arn, region, Deadline(timeout), session, environ, signed_with=creds)
+    region = client.meta.region_name
     try:
         return str(client.get_caller_identity()["Arn"])
     except ClientError as exc:
