@@ -331,6 +331,12 @@ def _malformed(endpoint: str, exc: Exception, *, hint: str | None = None) -> Sts
     )
 
 
+# What botocore's XML parser lets escape on some malformed replies: a response element missing
+# (KeyError), an Expiration that is not a timestamp (ValueError), or a numeric one out of any
+# clock's range such as "INF" or "1e400" (parse_timestamp raises RuntimeError).
+PARSER_ESCAPES = (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError)
+
+
 def assume_role_with_web_identity(
     *,
     token: IdToken,
@@ -370,9 +376,7 @@ def assume_role_with_web_identity(
             response = client.assume_role_with_web_identity(**params)
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
         raise _classify(exc, role_arn, endpoint, hint_denied=denied_hint(token, role_arn)) from exc
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        # botocore's XML parser lets these escape on some malformed replies: a response
-        # element missing (KeyError) or an Expiration that is not a timestamp (ValueError).
+    except PARSER_ESCAPES as exc:
         raise _malformed(endpoint, exc, hint=MALFORMED_HINT) from exc
     creds = credentials_from_response(response, source=token.source)
     _refuse_expired(creds, endpoint)
@@ -424,7 +428,7 @@ def assume_role(
         error.fields["hop"] = hop
         error.fields["presented"] = presented
         raise error from exc
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+    except PARSER_ESCAPES as exc:
         raise _malformed(endpoint, exc) from exc
     creds = credentials_from_response(response, source=credentials.source)
     _refuse_expired(creds, endpoint)

@@ -149,6 +149,20 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def response_with_expiration(expiration: str) -> bytes:
+    """The real response shape with every field good except ``Expiration``."""
+    fields = "".join(
+        f"<{name}>{expiration if name == 'Expiration' else good}</{name}>"
+        for name, good in GOOD_FIELDS.items()
+    )
+    return (
+        '<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<AssumeRoleWithWebIdentityResult><Credentials>{fields}</Credentials>"
+        "<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn></AssumedRoleUser>"
+        "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+    ).encode()
+
+
 class _Reply:
     status = 200
     body = b""
@@ -191,6 +205,10 @@ def one_client(sts_url: str) -> Any:
 @given(body=sts_bodies(), status=st.sampled_from([200, 200, 400, 403]))
 @example(body=b"", status=200)
 @example(body=b"<AssumeRoleWithWebIdentityResponse/>", status=200)
+# Numeric Expirations out of any clock's range: botocore's parse_timestamp raises RuntimeError.
+@example(body=response_with_expiration("INF"), status=200)
+@example(body=response_with_expiration("1e400"), status=200)
+@example(body=response_with_expiration("NaN"), status=200)
 def test_any_sts_body_gives_credentials_or_sts_error(
     body: bytes, status: int, one_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
