@@ -131,8 +131,6 @@ SLOW = (
     "tests/functional/deploy/test_fleet_model.py::test_plot_is_written_deterministically",
     "tests/unit/delivery/test_server.py::test_background_refresh_rotates_without_requests_waiting",
     "tests/unit/delivery/test_server.py::test_exactly_one_sts_call_per_credential_lifetime",
-    "tests/unit/delivery/test_server.py::test_failed_refresh_keeps_serving_then_503_when_expired",
-    "tests/unit/delivery/test_server.py::test_refresh_failure_against_sts_keeps_old_credentials",
     "tests/unit/test_api.py::test_boto3_session_refreshes_across_a_rotation",
     "tests/unit/awsconfig/test_profile.py::test_property_",
     "tests/unit/policy/test_evaluate.py::test_any_policy_either_evaluates_or_raises_config_error",
